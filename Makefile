@@ -1,0 +1,45 @@
+# fruits_p8 — every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-dev test-spark35 lint bench emr-plan emr-run clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints/base.txt constraints/spark4.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24,<27"
+	$(BIN)/python -m pip install --quiet -c constraints/base.txt -c constraints/spark4.txt -e '.[test]'
+	@$(BIN)/python -m pip install --quiet 'torch==2.13.0+cpu' 2>/dev/null \
+	  && echo "torch CPU wheel found: the Keras-vs-PyTorch parity test will run" \
+	  || echo "no local torch CPU wheel: the Keras-vs-PyTorch parity test will be skipped"
+	@touch $@
+
+setup: $(STAMP) ## create .venv with the pinned versions (PySpark 4.x)
+
+run: $(STAMP) ## run the pipeline on the generated sample (local Spark) -> output/features
+	$(BIN)/fruits-p8 run --overwrite $(ARGS)
+
+test: $(STAMP) ## all tests: PySpark 4.x in .venv, then PySpark 3.5 (EMR 7 parity) through tox
+	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m tox -e spark35 -- $(ARGS)
+
+test-dev: $(STAMP) ## the tests in .venv only (PySpark 4.x): the quick loop while developing
+	$(BIN)/python -m pytest $(ARGS)
+
+test-spark35: $(STAMP) ## the tests on PySpark 3.5 (EMR 7.x parity) through tox
+	$(BIN)/python -m tox -e spark35 -- $(ARGS)
+
+lint: $(STAMP) ## ruff over the package and tests
+	$(BIN)/ruff check fruits_p8 tests scripts
+
+bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000"
+	$(BIN)/python scripts/bench.py $(ARGS)
+
+clean: ## remove the venvs, caches and outputs (not data/)
+	rm -rf $(VENV) .tox .pytest_cache .hypothesis output

@@ -1,0 +1,5 @@
+import sys
+
+from fruits_p8.cli import main
+
+sys.exit(main())

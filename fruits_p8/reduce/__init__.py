@@ -1,0 +1,93 @@
+"""Standardise then PCA: an estimator (`Reducer`) and the model it fits (`ReducerModel`).
+
+Two solvers give the same model: "gram" (default) fits mean, std and the principal axes
+from one pass of moments (numpy BLAS on the workers, an eigen-solve on the driver); "spark"
+fits Spark ML's StandardScaler then PCA (two passes; slower, kept as the reference). Both
+transform through Spark ML's StandardScalerModel and PCAModel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fruits_p8.reduce.moments import principal_components, standardise
+from fruits_p8.reduce.pca import PcaFit, check_k, fit_pca, k_for_variance
+from fruits_p8.reduce.scaler import ScalerFit, fit_scaler, to_array, to_vector
+
+__all__ = ["SOLVERS", "Reducer", "ReducerModel", "check_k", "k_for_variance"]
+
+SOLVERS = ("gram", "spark")
+_VECTOR, _SCALED, _PCA_VECTOR = "_features_vec", "_scaled_vec", "_pca_vec"
+
+
+@dataclass(frozen=True)
+class ReducerModel:
+    """Fitted scaler + PCA; transform adds an array<float> column of k components."""
+
+    scaler: ScalerFit
+    pca: PcaFit
+    input_col: str = "features"
+    output_col: str = "pca"
+
+    @property
+    def k(self) -> int:
+        return self.pca.k
+
+    @property
+    def explained(self) -> np.ndarray:
+        return self.pca.explained
+
+    def transform(self, df):
+        vectors = to_vector(df, self.input_col, _VECTOR)
+        scaled = self.scaler.model.transform(vectors)
+        projected = self.pca.model.transform(scaled)
+        return to_array(projected, _PCA_VECTOR, self.output_col).drop(
+            _VECTOR, _SCALED, _PCA_VECTOR
+        )
+
+
+@dataclass(frozen=True)
+class Reducer:
+    """Estimator: learns the standardisation and the PCA basis from rows with features."""
+
+    k: int | None = 200
+    variance: float | None = None
+    solver: str = "gram"
+    input_col: str = "features"
+    output_col: str = "pca"
+
+    def __post_init__(self) -> None:
+        if (self.k is None) == (self.variance is None):
+            raise ValueError("give exactly one of k and variance")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+
+    def fit(self, df, n_features: int, n_rows: int) -> ReducerModel:
+        """Fit on `df` (cache it first: the gram solver reads it once, spark twice)."""
+        if self.k is not None:
+            check_k(self.k, n_features, n_rows)
+        if self.solver == "spark":
+            return self._fit_spark(df, n_features, n_rows)
+        return self._fit_gram(df, n_features)
+
+    def _fit_gram(self, df, n_features: int) -> ReducerModel:
+        from fruits_p8.reduce.spark_ml import collect_moments, pca_model, scaler_model
+
+        moments = collect_moments(df, self.input_col, n_features)
+        stats = standardise(moments)
+        components = principal_components(stats.correlation)
+        k = self.k if self.k is not None else k_for_variance(components.ratios, self.variance)
+        ratios = components.ratios[:k]
+        scaler = ScalerFit(scaler_model(stats.mean, stats.std, _VECTOR, _SCALED),
+                           stats.mean, stats.std)
+        pca = PcaFit(pca_model(components.axes[:, :k], ratios, _SCALED, _PCA_VECTOR), k, ratios)
+        return ReducerModel(scaler, pca, self.input_col, self.output_col)
+
+    def _fit_spark(self, df, n_features: int, n_rows: int) -> ReducerModel:
+        vectors = to_vector(df, self.input_col, _VECTOR)
+        scaler = fit_scaler(vectors, _VECTOR, _SCALED)
+        pca = fit_pca(scaler.model.transform(vectors), _SCALED, _PCA_VECTOR,
+                      n_features=n_features, n_rows=n_rows, k=self.k, variance=self.variance)
+        return ReducerModel(scaler, pca, self.input_col, self.output_col)

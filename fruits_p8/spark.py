@@ -1,0 +1,66 @@
+"""Start (or join) the SparkSession a run uses, with settings that suit this pipeline."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+
+from fruits_p8.java import find_java
+
+log = logging.getLogger(__name__)
+
+# Settings for a session we start ourselves on one machine; a cluster (spark-submit) keeps its own.
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.memory": "4g",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.python.worker.reuse": "true",
+    "spark.sql.execution.pyspark.udf.faulthandler.enabled": "true",
+}
+
+
+def under_spark_submit(environ: Mapping[str, str]) -> bool:
+    """True when spark-submit launched this Python process (it then owns master and settings)."""
+    return "PYSPARK_GATEWAY_PORT" in environ
+
+
+def build_session(
+    master: str | None,
+    environ: MutableMapping[str, str],
+    cache_dir: Path,
+    conf: Mapping[str, str] | None = None,
+    app_name: str = "fruits_p8",
+):
+    """A SparkSession: joins spark-submit's context, else starts a local one with a usable Java.
+
+    `environ` is the process environment (os.environ): Spark's launcher reads JAVA_HOME and
+    PYSPARK_PYTHON from it, so a local start writes them there.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if not under_spark_submit(environ):
+        java = find_java(environ, cache_dir / "java-shim")
+        log.info("java %s from %s (%s)", java.major, java.origin, java.home)
+        environ["JAVA_HOME"] = str(java.home)
+        environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = builder.master(master or "local[*]")
+        settings = dict(LOCAL_DEFAULTS)
+        log4j = Path(__file__).parent / "resources" / "log4j2.properties"
+        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"
+    else:
+        settings = {}
+        if master:
+            builder = builder.master(master)
+    settings.update(conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

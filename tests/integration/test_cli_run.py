@@ -1,0 +1,33 @@
+"""`fruits-p8 run` as a user types it: a fresh process, its own Spark, a summary on stdout."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+
+def test_run_command_end_to_end(sample_dir, cache_dir, tmp_path):
+    out = tmp_path / "features"
+    done = subprocess.run(
+        [sys.executable, "-m", "fruits_p8", "run", "--input", str(sample_dir), "--output",
+         str(out), "--k", "4", "--limit", "12", "--master", "local[2]", "--batch-size", "8",
+         "--cache-dir", str(cache_dir)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "wrote 12 feature rows and 0 error rows (12 files)" in done.stdout
+    assert "k=4" in done.stdout and "efficientnet_lite0" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert "featurize done" in done.stderr  # progress is logged
+    report = json.loads((out / "run.json").read_text())
+    assert report["counts"]["rows_written"] == 12
+
+    again = subprocess.run(
+        [sys.executable, "-m", "fruits_p8", "run", "--input", str(sample_dir), "--output",
+         str(out)], capture_output=True, text=True, timeout=600,
+    )
+    assert again.returncode == 4
+    assert again.stderr.strip().splitlines()[-1].startswith("fruits-p8: error: output exists")

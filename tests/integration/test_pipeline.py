@@ -1,0 +1,128 @@
+"""The whole run, as a notebook user calls it: files in, Parquet + run.json out."""
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from fruits_p8 import pipeline
+from fruits_p8.config import RunConfig
+from fruits_p8.errors import InputError, OutputExistsError, ParameterError
+from tests.conftest import TEST_SPLITS, TEST_STYLES
+
+pytestmark = pytest.mark.spark
+N_IMAGES = sum(TEST_SPLITS.values()) * len(TEST_STYLES)
+
+
+def config(sample_dir, out, cache_dir, **changes) -> RunConfig:
+    base = dict(input=str(sample_dir), output=str(out), k=5, batch_size=8,
+                cache_dir=cache_dir)
+    return RunConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def default_run(spark, sample_dir, cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out"
+    return pipeline.run(config(sample_dir, out, cache_dir), spark=spark), out
+
+
+def test_output_layout_schema_and_labels(default_run):
+    result, out = default_run
+    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "errors", "features", "run.json"]
+    assert not list(out.parent.glob(".out.*"))  # no staging folder left behind
+    table = pq.read_table(out / "features")
+    assert table.column_names == ["path", "label", "features", "pca"]
+    assert table.num_rows == N_IMAGES == result.rows
+    assert str(table.schema.field("features").type) == "list<element: float>"
+    assert {len(v) for v in table.column("features").to_pylist()} == {1280}
+    assert {len(v) for v in table.column("pca").to_pylist()} == {5}
+    assert set(table.column("label").to_pylist()) == {s.label for s in TEST_STYLES}
+    for path, label in zip(table.column("path").to_pylist(), table.column("label").to_pylist(),
+                           strict=True):
+        assert path.split("/")[-2] == label
+    assert pq.read_table(out / "errors").num_rows == 0
+
+
+def test_report_reconciles_and_proves_one_cnn_pass(default_run):
+    result, out = default_run
+    report = json.loads((out / "run.json").read_text())
+    counts = report["counts"]
+    assert counts["files"] == counts["rows_written"] + counts["errors"] == N_IMAGES
+    # Featurized once, reused by the scaler, PCA and write stages: one CNN pass per image.
+    assert counts["cnn_images"] == N_IMAGES
+    assert 1 <= counts["model_builds"] <= 2
+    assert report["model"]["backbone"] == "efficientnet_lite0"
+    assert report["model"]["random_weights"] is False
+    assert len(report["model"]["weights"]["sha256"]) == 64
+    pca = report["pca"]
+    assert pca["k"] == 5 and len(pca["explained_variance"]["per_component"]) == 5
+    cumulative = pca["explained_variance"]["cumulative"]
+    assert cumulative == sorted(cumulative) and 0 < cumulative[-1] <= 1
+    assert set(report["timings_s"]) >= {"list", "load_weights", "featurize", "fit_reducer",
+                                        "write", "total"}
+    assert {"pyspark", "tensorflow-cpu", "numpy"} <= set(report["versions"])
+    assert result.explained_variance == pytest.approx(cumulative[-1])
+
+
+def test_existing_output_is_refused_and_overwrite_replaces_it(spark, sample_dir, cache_dir,
+                                                              default_run):
+    _, out = default_run
+    before = (out / "run.json").read_text()
+    with pytest.raises(OutputExistsError):
+        pipeline.run(config(sample_dir, out, cache_dir), spark=spark)
+    assert (out / "run.json").read_text() == before
+    result = pipeline.run(
+        config(sample_dir, out, cache_dir, overwrite=True, k=None, variance=0.8, limit=12),
+        spark=spark,
+    )
+    report = json.loads((out / "run.json").read_text())
+    assert report["counts"]["files"] == result.files == 12
+    assert report["pca"]["requested_variance"] == 0.8
+    assert report["pca"]["explained_variance"]["cumulative"][-1] >= 0.8
+    assert not list(out.parent.glob(".out.*"))
+
+
+def test_bad_files_are_accounted_for(spark, sample_dir, cache_dir, tmp_path):
+    root = tmp_path / "in"
+    shutil.copytree(sample_dir / "Training", root)
+    (root / "Banana" / "bad_100.jpg").write_bytes(b"not a jpeg")
+    (root / "Banana" / "zero_100.jpg").write_bytes(b"")
+    (root / "loose_100.jpg").write_bytes((root / "Banana" / "0_100.jpg").read_bytes())
+    out = tmp_path / "out"
+    result = pipeline.run(config(root, out, cache_dir, k=3), spark=spark)
+    errors = pq.read_table(out / "errors").to_pylist()
+    assert result.files == 15 + 3 and result.rows == 16 and result.errors == 2
+    assert {(e["path"].rsplit("/", 1)[1], e["error_kind"]) for e in errors} == {
+        ("bad_100.jpg", "not_an_image"), ("zero_100.jpg", "empty")}
+    labels = {r["path"].rsplit("/", 1)[1]: r["label"]
+              for r in pq.read_table(out / "features").to_pylist()}
+    assert labels["loose_100.jpg"] is None  # a file directly under the root has no label
+
+
+def test_random_weights_are_flagged_in_the_report(spark, sample_dir, cache_dir, tmp_path):
+    result = pipeline.run(
+        config(sample_dir, tmp_path / "o", cache_dir, model="mobilenet_v2", weights="random",
+               limit=10, k=2),
+        spark=spark,
+    )
+    assert result.report["model"]["random_weights"] is True
+    assert result.report["model"]["weights"]["source"] == "random(seed=0)"
+
+
+def test_k_above_the_image_count_fails_before_featurizing(spark, sample_dir, cache_dir, tmp_path):
+    with pytest.raises(ParameterError, match=f"{N_IMAGES} images"):
+        pipeline.run(config(sample_dir, tmp_path / "o", cache_dir, k=N_IMAGES + 1), spark=spark)
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_input_and_no_match(spark, cache_dir, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no file matching"):
+        pipeline.run(config(tmp_path / "empty", tmp_path / "o", cache_dir), spark=spark)
+    (tmp_path / "pngs" / "A").mkdir(parents=True)
+    (tmp_path / "pngs" / "A" / "x.png").write_bytes(b"png")
+    with pytest.raises(InputError, match="'\\*.jpg'"):
+        pipeline.run(config(tmp_path / "pngs", tmp_path / "o", cache_dir), spark=spark)
+    with pytest.raises(InputError, match="not found"):
+        pipeline.run(config(tmp_path / "nope", tmp_path / "o", cache_dir), spark=spark)

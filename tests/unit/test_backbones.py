@@ -1,0 +1,133 @@
+"""Backbone registry and weights sources (TensorFlow, no Spark)."""
+
+import numpy as np
+import pytest
+
+from fruits_p8.errors import UsageError, WeightsError
+from fruits_p8.features import efficientnet_lite
+from fruits_p8.features.backbones import (
+    BACKBONES,
+    WeightsContext,
+    get_backbone,
+    lite0_package_file,
+    load_weights,
+)
+from fruits_p8.features.featurizer import compile_forward
+
+
+@pytest.fixture(scope="module")
+def lite0_weights(tmp_path_factory):
+    ctx = WeightsContext(cache_dir=tmp_path_factory.mktemp("cache"))
+    return load_weights(get_backbone("efficientnet_lite0"), "package", ctx), ctx
+
+
+def test_unknown_backbone_names_the_choices():
+    with pytest.raises(UsageError, match="choose from") as info:
+        get_backbone("vgg16")
+    assert "efficientnet_lite0" in str(info.value) and "mobilenet_v2" in str(info.value)
+
+
+def test_every_backbone_builds_to_its_feature_size():
+    for backbone in BACKBONES.values():
+        model = backbone.build_features()
+        assert model.output_shape == (None, backbone.feature_dim)
+        assert model.input_shape == (None, backbone.input_size, backbone.input_size, 3)
+
+
+def test_random_weights_are_seeded_and_flagged(tmp_path):
+    backbone = get_backbone("mobilenet_v2")
+    a = load_weights(backbone, "random", WeightsContext(tmp_path, seed=3))
+    b = load_weights(backbone, "random", WeightsContext(tmp_path, seed=3))
+    c = load_weights(backbone, "random", WeightsContext(tmp_path, seed=4))
+    assert not a.pretrained and a.source == "random(seed=3)"
+    assert a.sha256 == b.sha256 != c.sha256
+
+
+def test_imagenet_download_failure_is_one_clear_message(tmp_path, monkeypatch):
+    import keras
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(WeightsError) as info:
+        load_weights(get_backbone("mobilenet_v2"), "imagenet", WeightsContext(tmp_path))
+    message = str(info.value)
+    assert "--model efficientnet_lite0" in message and "--weights PATH" in message
+    assert "\n" not in message
+
+
+def test_wrong_named_source_and_missing_or_bad_files(tmp_path):
+    ctx = WeightsContext(tmp_path)
+    with pytest.raises(UsageError, match="no weights named 'package'"):
+        load_weights(get_backbone("mobilenet_v2"), "package", ctx)
+    with pytest.raises(WeightsError, match="not found"):
+        load_weights(get_backbone("efficientnet_lite0"), str(tmp_path / "none.pth"), ctx)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_weights(get_backbone("efficientnet_lite0"), str(junk), ctx)
+    with pytest.raises(WeightsError, match="cannot read MobileNetV2"):
+        load_weights(get_backbone("mobilenet_v2"), str(junk), ctx)
+    with pytest.raises(WeightsError, match="no way to fetch"):
+        load_weights(get_backbone("mobilenet_v2"), "s3://bucket/w.h5", ctx)
+
+
+def test_mobilenet_weights_from_a_file_round_trip(tmp_path):
+    backbone = get_backbone("mobilenet_v2")
+    source = load_weights(backbone, "random", WeightsContext(tmp_path, seed=1))
+    model = backbone.build_features()
+    model.set_weights(list(source.arrays))
+    path = tmp_path / "mine.weights.h5"
+    model.save_weights(str(path))
+    loaded = load_weights(backbone, str(path), WeightsContext(tmp_path))
+    assert loaded.pretrained and loaded.source == str(path)
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.arrays, source.arrays, strict=True))
+
+
+def test_lite0_package_weights_are_converted_once_and_cached(lite0_weights):
+    weights, ctx = lite0_weights
+    assert weights.pretrained and weights.source.startswith("package:efficientnet-lite0")
+    cached = ctx.cache_dir / "weights" / f"efficientnet_lite0-{weights.sha256}.npz"
+    assert cached.is_file()
+    again = load_weights(get_backbone("efficientnet_lite0"), "package", ctx)
+    assert again.sha256 == weights.sha256
+    assert all(np.array_equal(a, b) for a, b in zip(again.arrays, weights.arrays, strict=True))
+    from fruits_p8.features.weights import file_sha256
+
+    assert weights.sha256 == file_sha256(lite0_package_file())
+
+
+def test_lite0_pretrained_features_differ_from_random(lite0_weights, tmp_path):
+    weights, _ = lite0_weights
+    backbone = get_backbone("efficientnet_lite0")
+    random = load_weights(backbone, "random", WeightsContext(tmp_path, seed=0))
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    pretrained = compile_forward(backbone, weights.arrays, 4)(pixels)
+    untrained = compile_forward(backbone, random.arrays, 4)(pixels)
+    assert pretrained.shape == untrained.shape == (4, 1280)
+    assert np.isfinite(pretrained).all() and (pretrained >= 0).all()  # ReLU6 then mean
+    assert not np.allclose(pretrained, untrained, atol=1e-2)
+
+
+def test_assign_refuses_missing_or_misshapen_layers():
+    model = efficientnet_lite.build(include_top=False)
+    with pytest.raises(KeyError):
+        efficientnet_lite.assign(model, {})
+    state = {"stem_conv": [np.zeros((3, 3, 3, 31), np.float32)]}
+    with pytest.raises((ValueError, KeyError)):
+        efficientnet_lite.assign(model, state)
+
+
+def test_lite0_block_layout_matches_the_checkpoint():
+    from fruits_p8.features.torch_pickle import load_state_dict
+
+    state = load_state_dict(lite0_package_file())
+    blocks = efficientnet_lite.blocks()
+    assert len(blocks) == 16
+    for block in blocks:
+        dw = state[f"_blocks.{block.index}._depthwise_conv.weight"]
+        project = state[f"_blocks.{block.index}._project_conv.weight"]
+        assert dw.shape[2:] == (block.kernel, block.kernel)
+        assert project.shape[:2] == (block.channels_out, block.channels_in * block.expand)

@@ -1,0 +1,74 @@
+"""The batch loop of the featurizer, with a stand-in CNN: no TensorFlow, no Spark."""
+
+import io
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from fruits_p8.features.featurizer import BatchStats, featurize_batches
+
+SIZE, DIM = 8, 3
+
+
+def jpeg(color) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fake_cnn(calls):
+    def forward(pixels: np.ndarray) -> np.ndarray:
+        calls.append(pixels.shape[0])
+        return pixels.reshape(pixels.shape[0], -1, 3).mean(axis=1).astype(np.float32)
+
+    return forward
+
+
+def record(contents):
+    n = len(contents)
+    return pa.RecordBatch.from_arrays(
+        [pa.array([f"/in/L/{i}.jpg" for i in range(n)], type=pa.string()),
+         pa.array(["L"] * n, type=pa.string()),
+         pa.array(contents, type=pa.binary())],
+        names=["path", "label", "content"],
+    )
+
+
+def test_rows_keep_their_order_and_errors_become_rows():
+    colors = [(10, 20, 30), (200, 100, 0), (0, 0, 255), (5, 5, 5), (255, 255, 255)]
+    contents = [jpeg(c) for c in colors]
+    contents.insert(2, b"garbage")
+    contents.insert(4, b"")
+    calls, stats = [], BatchStats()
+    out = list(featurize_batches([record(contents)], fake_cnn(calls), SIZE, 2, DIM, stats))
+    table = pa.Table.from_batches(out)
+    assert table.column_names == ["path", "label", "features", "error_kind", "error"]
+    assert table.num_rows == 7
+    kinds = table.column("error_kind").to_pylist()
+    assert kinds == [None, None, "not_an_image", None, "empty", None, None]
+    features = table.column("features").to_pylist()
+    assert features[2] is None and features[4] is None
+    good = [f for f in features if f is not None]
+    assert np.allclose(good, colors, atol=1)
+    assert calls == [2, 2, 2]  # every CNN call gets a full (padded) batch
+    assert (stats.images, stats.errors, stats.batches) == (5, 2, 3)
+
+
+def test_several_record_batches_lose_no_rows():
+    batches = [record([jpeg((i, i, i)) for i in range(n)]) for n in (3, 0, 5)]
+    calls, stats = [], BatchStats()
+    out = pa.Table.from_batches(
+        list(featurize_batches(batches, fake_cnn(calls), SIZE, 4, DIM, stats))
+    )
+    assert out.num_rows == 8
+    assert stats.images == 8 and stats.errors == 0
+    assert calls == [4, 4, 4]  # 3 (padded), then 4 + 1 (padded)
+    assert out.column("path").to_pylist()[:3] == ["/in/L/0.jpg", "/in/L/1.jpg", "/in/L/2.jpg"]
+    assert all(len(f) == DIM for f in out.column("features").to_pylist())
+
+
+def test_all_errors_still_yield_rows():
+    out = list(featurize_batches([record([b"x", b"y"])], fake_cnn([]), SIZE, 4, DIM))
+    assert out[0].num_rows == 2
+    assert out[0].column("features").null_count == 2

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fruits_p8.errors import ParameterError
+from fruits_p8.reduce.moments import Moments, merge_all, principal_components, standardise
+from fruits_p8.reduce.pca import check_k, cumulative_variance, k_for_variance
+
+
+def data(rows: tuple[int, int] = (3, 40), cols: tuple[int, int] = (1, 12)):
+    return st.tuples(st.integers(*rows), st.integers(*cols)).flatmap(
+        lambda shape: arrays(np.float64, shape, elements=st.floats(-100, 100, width=32))
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(data(), st.integers(1, 5))
+def test_moments_merge_in_any_split_equals_one_pass(x, pieces):
+    whole = Moments.empty(x.shape[1]).add(x)
+    parts = [Moments.empty(x.shape[1]).add(chunk) for chunk in np.array_split(x, pieces)]
+    merged = merge_all(parts, x.shape[1])
+    assert merged.n == whole.n
+    assert np.allclose(merged.total, whole.total)
+    assert np.allclose(merged.gram, whole.gram)
+    back = Moments.from_bytes(merged.to_bytes(), x.shape[1])
+    assert back.n == merged.n and np.array_equal(back.gram, merged.gram)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data())
+def test_standardise_matches_numpy(x):
+    stats = standardise(Moments.empty(x.shape[1]).add(x))
+    assert np.allclose(stats.mean, x.mean(axis=0), atol=1e-9)
+    assert np.allclose(stats.std, x.std(axis=0, ddof=1), rtol=1e-6, atol=1e-6)
+    std = x.std(axis=0, ddof=1)
+    keep = std > 1e-6 * (1 + np.abs(x).max())
+    scaled = (x[:, keep] - x[:, keep].mean(axis=0)) / std[keep]
+    expected = np.cov(scaled, rowvar=False, ddof=1).reshape(keep.sum(), keep.sum())
+    assert np.allclose(stats.correlation[np.ix_(keep, keep)], expected, atol=1e-6)
+
+
+def test_constant_features_scale_to_zero():
+    x = np.column_stack([np.arange(10.0), np.full(10, 7.0)])
+    stats = standardise(Moments.empty(2).add(x))
+    assert stats.std[1] == 0
+    assert np.all(stats.correlation[1] == 0) and np.all(stats.correlation[:, 1] == 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data(rows=(5, 40), cols=(2, 10)))
+def test_principal_components_match_svd_of_scaled_data(x):
+    std = x.std(axis=0, ddof=1)
+    if np.any(std < 1e-3):
+        return
+    scaled = (x - x.mean(axis=0)) / std
+    comps = principal_components(standardise(Moments.empty(x.shape[1]).add(x)).correlation)
+    singular = np.linalg.svd(scaled, compute_uv=False)
+    expected = singular**2 / np.sum(singular**2)
+    assert np.allclose(comps.ratios[: len(expected)], expected, atol=1e-7)
+    assert np.isclose(comps.ratios.sum(), 1.0)
+    assert np.all(np.diff(comps.ratios) <= 1e-12)
+    assert np.allclose(comps.axes.T @ comps.axes, np.eye(x.shape[1]), atol=1e-8)
+
+
+def test_axis_signs_are_deterministic():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 4))
+    comps = principal_components(standardise(Moments.empty(4).add(x)).correlation)
+    flipped = principal_components(standardise(Moments.empty(4).add(x)).correlation)
+    assert np.array_equal(comps.axes, flipped.axes)
+    pivots = np.argmax(np.abs(comps.axes), axis=0)
+    assert np.all(comps.axes[pivots, range(4)] > 0)
+
+
+ratio_lists = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50).map(
+    lambda xs: sorted((x / (sum(xs) or 1.0) for x in xs), reverse=True)
+)
+
+
+@given(ratio_lists, st.floats(0.01, 1.0))
+def test_k_for_variance_is_the_smallest_k_reaching_the_target(ratios, target):
+    k = k_for_variance(ratios, target)
+    totals = cumulative_variance(ratios)
+    assert 1 <= k <= len(ratios)
+    if totals[-1] >= target - 1e-9:
+        assert totals[k - 1] >= target - 1e-9
+        assert k == 1 or totals[k - 2] < target - 1e-9
+    else:
+        assert k == len(ratios)
+
+
+def test_k_for_variance_examples_and_errors():
+    assert k_for_variance([0.5, 0.3, 0.2], 0.8) == 2
+    assert k_for_variance([0.5, 0.3, 0.2], 0.81) == 3
+    assert k_for_variance([0.5, 0.3, 0.2], 1.0) == 3
+    with pytest.raises(ValueError):
+        k_for_variance([0.5], 0.0)
+
+
+def test_check_k_names_the_limit():
+    check_k(200, 1280, 300)
+    with pytest.raises(ParameterError, match="1280 features"):
+        check_k(2000, 1280)
+    with pytest.raises(ParameterError, match="24 images"):
+        check_k(50, 1280, 24)
