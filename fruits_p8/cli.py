@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CPU threads each CNN task uses (sets spark.task.cpus) [default: 1]")
     spark.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                        help="extra Spark setting; repeatable")
+    _add_s3_options(run)
+    run.add_argument("--io", default="auto", choices=["auto", "spark", "boto3"],
+                     help="how s3:// data moves: spark (EMRFS/S3A), boto3 (executors call S3 "
+                     "themselves; for Spark without S3 jars), auto (spark where it can)")
     run.add_argument("--cache-dir", type=Path, default=None,
                      help="cache for converted weights [default: $FRUITS_P8_CACHE or "
                      "~/.cache/fruits_p8]")
@@ -135,9 +139,89 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="changes every image")
     sample.set_defaults(handler=cmd_sample)
 
+    upload = sub.add_parser(
+        "upload", formatter_class=_Formatter,
+        help="upload a local image tree to s3:// (parallel, resumable, skips unchanged)",
+        description="Upload every file under LOCAL_DIR to s3://BUCKET/PREFIX, keeping the "
+        "folder layout. Objects already there with the same size and MD5 are skipped, so a "
+        "rerun after an interruption sends only what is missing.",
+    )
+    upload.add_argument("local_dir", type=Path, metavar="LOCAL_DIR")
+    upload.add_argument("uri", metavar="S3_URI", help="s3://bucket/prefix")
+    upload.add_argument("--create-bucket", action="store_true",
+                        help="create the bucket (in --region, encrypted, public access "
+                        "blocked) if it does not exist")
+    upload.add_argument("--glob", default="*", help="only files whose name matches")
+    upload.add_argument("--workers", type=_positive_int, default=16,
+                        help="parallel uploads")
+    _add_s3_options(upload)
+    upload.set_defaults(handler=cmd_upload)
+
+    ls = sub.add_parser("ls", formatter_class=_Formatter,
+                        help="summarise the images under an s3:// URI (per label)")
+    ls.add_argument("uri", metavar="S3_URI", help="s3://bucket/prefix")
+    ls.add_argument("--glob", default="*.jpg", help="what counts as an image")
+    _add_s3_options(ls)
+    ls.set_defaults(handler=cmd_ls)
+
     models = sub.add_parser("models", help="list the CNN backbones and their weights sources")
     models.set_defaults(handler=cmd_models)
     return parser
+
+
+def _add_s3_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("S3 (credentials come from the standard AWS chain)")
+    group.add_argument("--region", default=DEFAULT_REGION, help="AWS region of the bucket")
+    group.add_argument("--endpoint-url", default=None,
+                       help="S3-compatible endpoint (MinIO, moto...) [default: AWS, or "
+                       "$AWS_ENDPOINT_URL]")
+
+
+def _settings(args: argparse.Namespace):
+    from fruits_p8.io.s3 import S3Settings
+
+    return S3Settings(region=args.region, endpoint_url=args.endpoint_url)
+
+
+def _s3_uri(text: str) -> str:
+    from fruits_p8.io.paths import is_s3, parse_location
+
+    if not is_s3(text) or not parse_location(text).authority:
+        raise UsageError(f"expected an s3://bucket/prefix URI, got {text!r}")
+    return text.rstrip("/")
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from fruits_p8.io.upload import upload_tree
+    from fruits_p8.progress import CountProgress
+
+    uri = _s3_uri(args.uri)
+    bar = CountProgress(sys.stderr, interactive=sys.stderr.isatty())
+
+    def show(stats) -> None:
+        bar.update(stats.done, stats.total_files, stats.bytes_done, stats.total_bytes,
+                   f"{stats.skipped} unchanged")
+
+    stats = upload_tree(args.local_dir, uri, _settings(args), glob=args.glob,
+                        workers=args.workers, create=args.create_bucket, on_progress=show)
+    print(f"uploaded {stats.uploaded} files, {stats.skipped} already there unchanged "
+          f"({stats.total_files} under {args.local_dir}) to {uri}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from fruits_p8.io.upload import summarise
+    from fruits_p8.progress import human_bytes
+
+    summary = summarise(_s3_uri(args.uri), _settings(args), args.glob)
+    width = max([len(label) for label in summary.per_label] + [5])
+    for label, count in summary.per_label.items():
+        print(f"{label:<{width}}  {count:>7}  {human_bytes(summary.bytes_per_label[label]):>9}")
+    print(f"{summary.total} images in {len(summary.per_label)} labels under {summary.uri}"
+          + (f"; {summary.unlabelled} directly under the prefix (no label)"
+             if summary.unlabelled else "")
+          + (f"; {summary.other_files} other files" if summary.other_files else ""))
+    return 0
 
 
 def _spark_conf(pairs: Sequence[str], threads: int | None) -> dict[str, str]:
@@ -178,7 +262,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         seed=args.seed,
         cache_dir=args.cache_dir or default_cache_dir(os.environ),
-        region=DEFAULT_REGION,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        io=args.io,
         spark_conf=_spark_conf(args.conf, args.threads_per_task),
     )
     result = pipeline.run(config, environ=os.environ)
@@ -232,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    for noisy in ("py4j", "botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.handler(args)
     except UserError as exc:

@@ -20,16 +20,13 @@ from dataclasses import dataclass, field
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError
-from fruits_p8.features.backbones import (
-    Backbone,
-    WeightsContext,
-    get_backbone,
-    load_weights,
-)
+from fruits_p8.features.backbones import Backbone, WeightsContext, get_backbone, load_weights
 from fruits_p8.features.featurizer import Featurizer
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
-from fruits_p8.io.output import ERRORS, FEATURES, REPORT, LocalOutput, dumps_report
+from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
+from fruits_p8.io.paths import is_s3
+from fruits_p8.io.s3 import S3Settings, download
 from fruits_p8.progress import SparkProgress
 from fruits_p8.reduce import Reducer, ReducerModel, check_k
 from fruits_p8.run_report import Timings, explained_variance_section, versions
@@ -50,20 +47,43 @@ class RunResult:
     report: dict = field(repr=False)
 
 
+def s3_settings(config: RunConfig) -> S3Settings:
+    return S3Settings(region=config.region, endpoint_url=config.endpoint_url)
+
+
 def load_backbone_weights(config: RunConfig) -> tuple[Backbone, Weights]:
     """The backbone named in the config and its weights, loaded once on the driver."""
     backbone = get_backbone(config.model)
-    weights = load_weights(backbone, config.weights,
-                           WeightsContext(cache_dir=config.cache_dir, seed=config.seed))
+    settings = s3_settings(config)
+    weights = load_weights(
+        backbone, config.weights,
+        WeightsContext(cache_dir=config.cache_dir, seed=config.seed,
+                       fetch=lambda uri, folder: download(settings, uri, folder)),
+    )
     if not weights.pretrained:
         log.warning("weights are RANDOM (%s): features carry no ImageNet knowledge; "
                     "use this for tests only", weights.source)
     return backbone, weights
 
 
+def choose_io(spark, uri: str, mode: str) -> str:
+    """How to move data for `uri`: local paths always through Spark; s3:// through Spark
+    where its Hadoop layer can open it (EMRFS, S3A), else through boto3 (or as forced)."""
+    if not is_s3(uri):
+        return "spark"
+    if mode != "auto":
+        return mode
+    from fruits_p8.io.s3_spark import spark_has_filesystem
+
+    return "spark" if spark_has_filesystem(spark, uri) else "boto3"
+
+
 def load_images(spark, config: RunConfig, root: str | None = None):
     """The input images as (path, label, content, length, modificationTime), and their count."""
-    images = read_images(spark, root or resolve_input(config.input), config.glob, config.limit)
+    settings = s3_settings(config)
+    root = root or resolve_input(config.input, settings)
+    images = read_images(spark, root, config.glob, config.limit,
+                         choose_io(spark, root, config.io), settings)
     if images.count == 0:
         raise InputError(f"no file matching {config.glob!r} under {config.input}")
     return images.frame, images.count
@@ -75,13 +95,33 @@ def default_partitions(spark, count: int, batch_size: int) -> int:
     return max(1, min(cores * 4, math.ceil(count / batch_size)))
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What preflight resolved: where to read, where to write, which backbone."""
+
+    root: str
+    output: object
+    backbone: Backbone
+
+
+def preflight(config: RunConfig) -> Plan:
+    """Checks that need no Spark and no images: output, model, k, input location."""
+    settings = s3_settings(config)
+    output = open_output(config.output, settings, via="boto3")
+    output.check(config.overwrite)
+    backbone = get_backbone(config.model)
+    if config.k is not None:
+        check_k(config.k, backbone.feature_dim)
+    return Plan(resolve_input(config.input, settings), output, backbone)
+
+
 def run(
     config: RunConfig, spark=None, environ: MutableMapping[str, str] | None = None
 ) -> RunResult:
     """Run the whole chain; starts (and stops) a local session when `spark` is None.
 
-    Mistakes that need no data (missing input, existing output, k above the feature count,
-    unknown model) are reported before Spark starts.
+    Mistakes that need no images (missing input, existing output, k above the feature count,
+    unknown model, unreachable bucket) are reported before Spark starts.
     """
     plan = preflight(config)
     own_session = spark is None
@@ -97,31 +137,13 @@ def run(
             spark.stop()
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What preflight resolved: where to read, where to write, which backbone."""
-
-    root: str
-    output: LocalOutput
-    backbone: Backbone
-
-
-def preflight(config: RunConfig) -> Plan:
-    """Checks that need no Spark and no data."""
-    output = LocalOutput(_local_output_path(config.output))
-    output.check(config.overwrite)
-    backbone = get_backbone(config.model)
-    if config.k is not None:
-        check_k(config.k, backbone.feature_dim)
-    return Plan(resolve_input(config.input), output, backbone)
-
-
 def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     timings = Timings()
     output = plan.output
+    output.via = choose_io(spark, output.uri, config.io)
     with timings.stage("list"):
         images, files = load_images(spark, config, plan.root)
         log.info("%d files match %r under %s", files, config.glob, config.input)
@@ -152,13 +174,12 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
             )
         log.info("PCA keeps k=%d components, %.1f %% of the variance",
                  model.k, 100 * float(model.pca.cumulative[-1]))
-        staging = output.begin()
+        output.begin()
         try:
             with timings.stage("write"):
-                model.transform(good).write.parquet(f"{staging}/{FEATURES}")
-                featurized.where(F.col("error_kind").isNotNull()).select(
-                    "path", "label", "error_kind", "error"
-                ).write.parquet(f"{staging}/{ERRORS}")
+                output.write_dataset(FEATURES, model.transform(good))
+                output.write_dataset(ERRORS, featurized.where(F.col("error_kind").isNotNull())
+                                     .select("path", "label", "error_kind", "error"))
             report = build_report(config, files, rows, errors, model, weights, featurizer,
                                   timings, partitions, threads)
             output.write_text(REPORT, dumps_report(report))
@@ -170,14 +191,6 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         featurized.unpersist()
     return RunResult(output.uri, files, rows, errors, model.k,
                      float(model.pca.cumulative[-1]), report)
-
-
-def _local_output_path(output: str):
-    from pathlib import Path
-
-    from fruits_p8.io.paths import local_path
-
-    return Path(local_path(output)).expanduser().absolute()
 
 
 def build_report(config: RunConfig, files: int, rows: int, errors: int, model: ReducerModel,

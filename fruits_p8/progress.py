@@ -68,3 +68,43 @@ class SparkProgress:
             if total:
                 log.info(progress_line(self._name, done, total,
                                        time.perf_counter() - self._begin, self._items))
+
+
+def human_bytes(count: float) -> str:
+    """1234567 -> '1.2 MB'."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
+class CountProgress:
+    """A progress bar on a terminal (redrawn in place), a log line every `interval` s else."""
+
+    def __init__(self, stream, interactive: bool, interval: float = 5.0, width: int = 30) -> None:
+        self._stream, self._interactive = stream, interactive
+        self._interval, self._width = interval, width
+        self._last = 0.0
+
+    def render(self, done: int, total: int, bytes_done: int, bytes_total: int,
+               note: str = "") -> str:
+        share = done / total if total else 1.0
+        filled = int(self._width * share)
+        bar = "#" * filled + "-" * (self._width - filled)
+        text = (f"[{bar}] {done}/{total} files, {human_bytes(bytes_done)}"
+                f"/{human_bytes(bytes_total)}")
+        return f"{text}, {note}" if note else text
+
+    def update(self, done: int, total: int, bytes_done: int, bytes_total: int,
+               note: str = "") -> None:
+        now = time.monotonic()
+        final = done >= total
+        if self._interactive:
+            self._stream.write("\r" + self.render(done, total, bytes_done, bytes_total, note))
+            if final:
+                self._stream.write("\n")
+            self._stream.flush()
+        elif final or now - self._last >= self._interval:
+            self._last = now
+            log.info(self.render(done, total, bytes_done, bytes_total, note))

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from pathlib import Path
 
 import pytest
 
 from fruits_p8.sample import STYLES, make_sample
+
+# Fake credentials for the whole session, set before any Spark worker starts (workers inherit
+# the environment): boto3 finds them through its standard chain. No test talks to AWS: every
+# S3 call goes to the moto server below.
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+    os.environ.pop(_name, None)
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-3",
+    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+})
 
 # Three labels (two with spaces), both splits: 3 x (5 + 3) = 24 images.
 TEST_STYLES = (STYLES[0], STYLES[2], STYLES[5])
@@ -34,3 +47,29 @@ def spark(cache_dir):
                             {"spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real moto S3 server on 127.0.0.1 (free port), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint):
+    """S3Settings for the moto server and a fresh bucket name (not created)."""
+    from fruits_p8.io.s3 import S3Settings
+
+    return S3Settings(region="eu-west-3", endpoint_url=moto_endpoint), f"b-{uuid.uuid4().hex[:10]}"

@@ -5,17 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from fruits_p8.errors import InputError
 from fruits_p8.io.paths import canonical_uri, label_from_path, parse_location
+from fruits_p8.io.s3 import S3Settings, check_bucket
 
 IMAGE_COLUMNS = ("path", "label", "content", "length", "modificationTime")
 
 
-def resolve_input(path: str) -> str:
-    """A local input as an absolute path (checked to exist); other URIs unchanged."""
+def resolve_input(path: str, settings: S3Settings | None = None) -> str:
+    """A local input as an absolute path (checked to exist); an s3:// bucket is checked to
+    exist when settings are given; other URIs unchanged."""
     loc = parse_location(path)
+    if loc.is_s3:
+        if not loc.authority:
+            raise InputError(f"no bucket in {path}")
+        if settings is not None:
+            check_bucket(settings.client(), loc.authority, settings)
+        return path.rstrip("/")
     if not loc.is_local:
         return path
     local = Path(path if loc.scheme == "" else "/" + loc.key).expanduser()
@@ -26,15 +32,18 @@ def resolve_input(path: str) -> str:
     return str(local.resolve())
 
 
-def with_labels(df, root: str):
-    """Add `label`, the folder that holds each file (null for files directly under root)."""
-    from pyspark.sql.functions import pandas_udf
+def with_labels(spark, df, paths: list[str], root: str):
+    """Join `label` (the folder holding each file; null directly under root) onto `df`.
 
-    @pandas_udf("string")
-    def labels(paths: pd.Series) -> pd.Series:
-        return paths.map(lambda p: label_from_path(p, root))
+    Labels are computed on the driver from the listing it already holds, then broadcast:
+    no Python worker is spent on them.
+    """
+    from pyspark.sql import functions as F
 
-    return df.withColumn("label", labels("path"))
+    labels = spark.createDataFrame(
+        [(p, label_from_path(p, root)) for p in paths], "path string, label string"
+    )
+    return df.join(F.broadcast(labels), "path", "left")
 
 
 @dataclass(frozen=True)
@@ -45,14 +54,29 @@ class ImageFiles:
     count: int
 
 
-def read_images(spark, root: str, glob: str = "*.jpg", limit: int | None = None) -> ImageFiles:
+def read_images(
+    spark,
+    root: str,
+    glob: str = "*.jpg",
+    limit: int | None = None,
+    via: str = "spark",
+    settings: S3Settings | None = None,
+) -> ImageFiles:
     """Every file under `root` (recursively) whose name matches `glob`, with its label.
 
-    Spark's binaryFile source reads local paths, hdfs:// and, on EMR, s3:// (EMRFS). Its scan
-    skips zero-byte files; they are added back here with empty content so that they come out
-    as error rows instead of vanishing. With `limit`, the first files in path order are kept.
+    via="spark": Spark's binaryFile source (local paths, hdfs://, s3:// through EMRFS). Its
+    scan skips zero-byte files; they are added back here with empty content so that they
+    come out as error rows instead of vanishing. via="boto3": the driver lists an s3://
+    root and the executors fetch the objects. With `limit`, the first files in path order
+    are kept.
     """
     from pyspark.sql import functions as F
+
+    if via == "boto3":
+        from fruits_p8.io.s3_spark import read_images_boto3
+
+        frame, count = read_images_boto3(spark, root, glob, limit, settings or S3Settings())
+        return ImageFiles(frame.select(*IMAGE_COLUMNS), count)
 
     files = (
         spark.read.format("binaryFile")
@@ -64,12 +88,14 @@ def read_images(spark, root: str, glob: str = "*.jpg", limit: int | None = None)
     if limit is not None and len(listed) > limit:
         listed = listed[:limit]
         files = files.where(F.col("path").isin(listed))
-    scanned = {canonical_uri(r.path) for r in files.select("path").collect()}
-    skipped = [p for p in listed if p not in scanned]
+    scanned = [r.path for r in files.select("path").collect()]
+    known = {canonical_uri(p) for p in scanned}
+    skipped = [p for p in listed if p not in known]
     if skipped:
         empty = spark.createDataFrame(
             [(p, None, 0, bytearray()) for p in skipped],
             "path string, modificationTime timestamp, length long, content binary",
         )
         files = files.unionByName(empty)
-    return ImageFiles(with_labels(files, root).select(*IMAGE_COLUMNS), len(listed))
+    labelled = with_labels(spark, files, scanned + skipped, root)
+    return ImageFiles(labelled.select(*IMAGE_COLUMNS), len(listed))

@@ -5,21 +5,64 @@ Layout of an output folder:
     errors/     Parquet: path, label, error_kind, error (one row per unreadable file)
     run.json    the run report
     _SUCCESS    written last: a folder without it is not a finished run
-Locally everything is written to a hidden staging folder beside the target, then renamed
-into place, so a reader never sees a half-written result.
+Everything is first written to a staging location beside the target. Locally the staging
+folder is renamed into place. On S3 (no rename) the old _SUCCESS goes first, then the old
+objects, then the staged ones are copied in and _SUCCESS is written last: a reader that
+trusts only folders with _SUCCESS never sees half a result.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from fruits_p8.errors import OutputExistsError
+from fruits_p8.io.paths import is_s3, local_path, split_s3
+from fruits_p8.io.s3 import S3Settings, list_objects, list_prefix, storage_error
+
+log = logging.getLogger(__name__)
 
 FEATURES, ERRORS, REPORT, SUCCESS = "features", "errors", "run.json", "_SUCCESS"
+ARROW_SCHEMAS = {
+    FEATURES: pa.schema([("path", pa.string()), ("label", pa.string()),
+                         ("features", pa.list_(pa.float32())), ("pca", pa.list_(pa.float32()))]),
+    ERRORS: pa.schema([("path", pa.string()), ("label", pa.string()),
+                       ("error_kind", pa.string()), ("error", pa.string())]),
+}
+
+
+def _run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def output_state(names: set[str]) -> str:
+    """What is at an output location, from its top-level names: absent, finished (has
+    _SUCCESS), unfinished (only our layout, e.g. a killed commit) or foreign."""
+    if not names:
+        return "absent"
+    if SUCCESS in names:
+        return "finished"
+    if names <= {FEATURES, ERRORS, REPORT}:
+        return "unfinished"
+    return "foreign"
+
+
+def check_replaceable(state: str, uri: str, overwrite: bool) -> None:
+    """Refuse to replace a finished output or foreign files unless --overwrite."""
+    if overwrite or state == "absent":
+        return
+    if state == "finished":
+        raise OutputExistsError(f"output exists: {uri} (use --overwrite to replace it)")
+    if state == "foreign":
+        raise OutputExistsError(f"{uri} exists and holds other files; use --overwrite to "
+                                "replace it, or choose another --output")
+    log.warning("%s holds an unfinished earlier output: it will be replaced", uri)
 
 
 @dataclass
@@ -27,7 +70,8 @@ class LocalOutput:
     """An output folder on the local filesystem, committed by rename."""
 
     root: Path
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    run_id: str = field(default_factory=_run_id)
+    via: str = "spark"
 
     @property
     def uri(self) -> str:
@@ -37,18 +81,24 @@ class LocalOutput:
     def staging(self) -> Path:
         return self.root.parent / f".{self.root.name}.incomplete-{self.run_id}"
 
-    def check(self, overwrite: bool) -> None:
-        """Refuse early if the output exists and may not be replaced."""
-        if self.root.exists() and not overwrite:
-            raise OutputExistsError(f"output exists: {self.root} (use --overwrite to replace it)")
+    def state(self) -> str:
+        if self.root.is_file():
+            return "foreign"
+        return output_state({p.name for p in self.root.iterdir()} if self.root.is_dir() else set())
 
-    def begin(self) -> str:
-        """Create the staging folder; returns the location Spark writes datasets under."""
+    def check(self, overwrite: bool) -> None:
+        """Refuse early if a finished output (or anything not ours) may not be replaced."""
+        check_replaceable(self.state(), self.uri, overwrite)
+
+    def begin(self) -> None:
+        """Create a fresh staging folder; staging left by killed runs is removed."""
         self.root.parent.mkdir(parents=True, exist_ok=True)
-        if self.staging.exists():
-            shutil.rmtree(self.staging)
+        for stale in self.root.parent.glob(f".{self.root.name}.incomplete-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         self.staging.mkdir()
-        return str(self.staging.resolve())
+
+    def write_dataset(self, name: str, df) -> None:
+        df.write.parquet(str(self.staging.resolve() / name))
 
     def write_text(self, name: str, text: str) -> None:
         (self.staging / name).write_text(text, encoding="utf-8")
@@ -58,8 +108,7 @@ class LocalOutput:
         self.write_text(SUCCESS, "")
         old = self.root.parent / f".{self.root.name}.replaced-{self.run_id}"
         if self.root.exists():
-            if not overwrite:
-                raise OutputExistsError(f"output appeared during the run: {self.root}")
+            check_replaceable(self.state(), self.uri, overwrite)
             self.root.rename(old)
         self.staging.rename(self.root)
         if old.exists():
@@ -68,6 +117,105 @@ class LocalOutput:
     def abort(self) -> None:
         """Remove what a failed run staged."""
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+@dataclass
+class S3Output:
+    """An output prefix in S3, written by Spark (EMRFS) or by executors through boto3."""
+
+    uri: str
+    settings: S3Settings
+    via: str = "boto3"
+    run_id: str = field(default_factory=_run_id)
+
+    def __post_init__(self) -> None:
+        self.uri = self.uri.rstrip("/")
+        self.bucket, self.prefix = split_s3(self.uri)
+
+    @property
+    def staging(self) -> str:
+        return f"{self.uri}.incomplete-{self.run_id}"
+
+    def _keys(self, uri: str) -> list[str]:
+        try:
+            return [o.key for o in list_objects(self.settings.client(), uri)]
+        except Exception as exc:
+            raise storage_error(exc, uri, self.settings) from None
+
+    def _top_names(self, keys: list[str]) -> set[str]:
+        return {k[len(self.prefix) + 1:].split("/", 1)[0] for k in keys}
+
+    def check(self, overwrite: bool) -> None:
+        """Refuse early if a finished output (or anything not ours) may not be replaced."""
+        check_replaceable(output_state(self._top_names(self._keys(self.uri))), self.uri,
+                          overwrite)
+
+    def begin(self) -> None:
+        """Clear staging prefixes left by killed runs of this output."""
+        try:
+            stale = [o.key for o in list_prefix(self.settings.client(), self.bucket,
+                                                f"{self.prefix}.incomplete-")]
+        except Exception as exc:
+            raise storage_error(exc, self.uri, self.settings) from None
+        self._delete(stale)
+
+    def write_dataset(self, name: str, df) -> None:
+        target = f"{self.staging}/{name}"
+        if self.via == "spark":
+            df.write.parquet(target)
+        else:
+            from fruits_p8.io.s3_spark import write_parquet_boto3
+
+            write_parquet_boto3(df, target, ARROW_SCHEMAS[name], self.settings)
+
+    def write_text(self, name: str, text: str) -> None:
+        self._put(f"{split_s3(self.staging)[1]}/{name}", text.encode())
+
+    def commit(self, overwrite: bool) -> None:
+        client = self.settings.client()
+        staged = self._keys(self.staging)
+        try:
+            old = self._keys(self.uri)
+            check_replaceable(output_state(self._top_names(old)), self.uri, overwrite)
+            success = f"{self.prefix}/{SUCCESS}"
+            if success in old:
+                client.delete_object(Bucket=self.bucket, Key=success)
+            self._delete([k for k in old if k != success])
+            staging_prefix = split_s3(self.staging)[1]
+            for key in staged:
+                client.copy_object(Bucket=self.bucket, Key=self.prefix + key[len(staging_prefix):],
+                                   CopySource={"Bucket": self.bucket, "Key": key})
+            self._put(success, b"")
+        except OutputExistsError:
+            raise
+        except Exception as exc:
+            raise storage_error(exc, self.uri, self.settings) from None
+        self._delete(staged)
+
+    def abort(self) -> None:
+        try:
+            self._delete(self._keys(self.staging))
+        except Exception as exc:  # best effort: the staging prefix has no _SUCCESS anyway
+            log.warning("could not clean %s: %s", self.staging, exc)
+
+    def _put(self, key: str, body: bytes) -> None:
+        try:
+            self.settings.client().put_object(Bucket=self.bucket, Key=key, Body=body)
+        except Exception as exc:
+            raise storage_error(exc, f"s3://{self.bucket}/{key}", self.settings) from None
+
+    def _delete(self, keys: list[str]) -> None:
+        client = self.settings.client()
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[start:start + 1000]]
+            client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
+
+
+def open_output(uri: str, settings: S3Settings, via: str):
+    """The output for a path or URI: LocalOutput for paths and file:, S3Output for s3://."""
+    if is_s3(uri):
+        return S3Output(uri, settings, via)
+    return LocalOutput(Path(local_path(uri)).expanduser().absolute())
 
 
 def dumps_report(report: dict) -> str:

@@ -51,6 +51,7 @@ def test_report_reconciles_and_proves_one_cnn_pass(default_run):
     assert counts["files"] == counts["rows_written"] + counts["errors"] == N_IMAGES
     # Featurized once, reused by the scaler, PCA and write stages: one CNN pass per image.
     assert counts["cnn_images"] == N_IMAGES
+    # One model per Python worker, never one per task or per batch.
     assert 1 <= counts["model_builds"] <= 2
     assert report["model"]["backbone"] == "efficientnet_lite0"
     assert report["model"]["random_weights"] is False

@@ -1,0 +1,192 @@
+"""`fruits-p8 upload` and `fruits-p8 ls`: put a local image tree in S3 and summarise it."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fruits_p8.errors import InputError, StorageError
+from fruits_p8.io.paths import label_from_path, split_s3
+from fruits_p8.io.s3 import (
+    S3Settings,
+    check_bucket,
+    create_bucket,
+    list_objects,
+    md5_hex,
+    name_matches,
+    storage_error,
+)
+
+log = logging.getLogger(__name__)
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+
+
+@dataclass
+class UploadStats:
+    """Counts and bytes so far; shared by the upload threads under a lock."""
+
+    total_files: int = 0
+    total_bytes: int = 0
+    uploaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_done: int = 0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def done(self) -> int:
+        return self.uploaded + self.skipped + self.failed
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path
+    key: str
+    size: int
+
+
+def local_files(root: Path, prefix: str, glob: str) -> list[LocalFile]:
+    """Files under root whose name matches glob, with their S3 keys under prefix."""
+    if not root.is_dir():
+        raise InputError(f"not a folder: {root}")
+    base = prefix.strip("/")
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if not name_matches(path.name, glob):
+            continue
+        relative = path.relative_to(root).as_posix()
+        files.append(LocalFile(path, f"{base}/{relative}" if base else relative,
+                               path.stat().st_size))
+    return files
+
+
+def _unchanged(client, bucket: str, local: LocalFile, remote: tuple[int, str] | None,
+               data: bytes) -> bool:
+    if remote is None or remote[0] != local.size:
+        return False
+    etag = remote[1]
+    if "-" not in etag:  # single-part upload: the ETag is the MD5
+        return etag == md5_hex(data)
+    head = client.head_object(Bucket=bucket, Key=local.key)
+    return head.get("Metadata", {}).get("md5") == md5_hex(data)
+
+
+def upload_tree(
+    root: Path,
+    uri: str,
+    settings: S3Settings,
+    glob: str = "*",
+    workers: int = 16,
+    create: bool = False,
+    on_progress: Callable[[UploadStats], None] | None = None,
+) -> UploadStats:
+    """Upload every matching file, skipping objects already there unchanged (size + MD5).
+
+    Safe to rerun after an interruption: what is complete is skipped, the rest is sent.
+    """
+    bucket, prefix = split_s3(uri)
+    files = local_files(root, prefix, glob)
+    if not files:
+        raise InputError(f"no file matching {glob!r} under {root}")
+    client = settings.client()
+    try:
+        if create:
+            if create_bucket(client, bucket, settings):
+                log.info("created bucket %s in %s (encrypted, public access blocked)",
+                         bucket, settings.region)
+        else:
+            check_bucket(client, bucket, settings)
+        remote = {o.key: (o.size, o.etag) for o in list_objects(client, uri)}
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise storage_error(exc, uri, settings) from None
+
+    stats = UploadStats(total_files=len(files), total_bytes=sum(f.size for f in files))
+
+    def send(local: LocalFile) -> None:
+        data = local.path.read_bytes()
+        try:
+            if _unchanged(client, bucket, local, remote.get(local.key), data):
+                with stats.lock:
+                    stats.skipped += 1
+                    stats.bytes_done += local.size
+                return
+            extra = {"Metadata": {"md5": md5_hex(data)},
+                     "ContentType": mimetypes.guess_type(local.path.name)[0]
+                     or "application/octet-stream"}
+            if local.size >= MULTIPART_THRESHOLD:
+                client.upload_file(str(local.path), bucket, local.key, ExtraArgs=extra)
+            else:
+                client.put_object(Bucket=bucket, Key=local.key, Body=data, **extra)
+            with stats.lock:
+                stats.uploaded += 1
+                stats.bytes_done += local.size
+        except Exception as exc:
+            message = str(storage_error(exc, f"s3://{bucket}/{local.key}", settings))
+            with stats.lock:
+                stats.failed += 1
+                stats.errors.append(f"{local.path}: {message}")
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
+        futures = [pool.submit(send, f) for f in files]
+        try:
+            for future in as_completed(futures):
+                future.result()
+                if on_progress:
+                    on_progress(stats)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    if stats.failed:
+        raise StorageError(f"{stats.failed} of {stats.total_files} uploads failed (first: "
+                           f"{stats.errors[0]}); rerun the same command to resume")
+    return stats
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Objects per label under a location, with bytes, and how many match the glob."""
+
+    uri: str
+    per_label: dict[str, int]
+    bytes_per_label: dict[str, int]
+    unlabelled: int
+    other_files: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_label.values()) + self.unlabelled
+
+
+def summarise(uri: str, settings: S3Settings, glob: str = "*.jpg") -> Summary:
+    """Count the images per label (parent folder) under an s3:// URI."""
+    client = settings.client()
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    unlabelled = other = 0
+    bucket, _ = split_s3(uri)
+    try:
+        check_bucket(client, bucket, settings)
+        for obj in list_objects(client, uri):
+            if not name_matches(obj.key.rsplit("/", 1)[-1], glob):
+                other += 1
+                continue
+            label = label_from_path(f"s3://{bucket}/{obj.key}", root=uri)
+            if label is None:
+                unlabelled += 1
+                continue
+            counts[label] += 1
+            sizes[label] += obj.size
+    except StorageError:
+        raise
+    except Exception as exc:
+        raise storage_error(exc, uri, settings) from None
+    return Summary(uri, dict(sorted(counts.items())), dict(sizes), unlabelled, other)
