@@ -41,9 +41,13 @@ def test_missing_input_is_one_line_and_exit_3(tmp_path, capsys):
 def test_existing_output_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "in" / "A").mkdir(parents=True)
     (tmp_path / "out").mkdir()
-    code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
-    assert code == 4
-    assert "--overwrite" in capsys.readouterr().err
+    (tmp_path / "out" / "_SUCCESS").touch()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").touch()
+    for out in ("out", "mine"):
+        code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / out)])
+        assert code == 4
+        assert "--overwrite" in capsys.readouterr().err
 
 
 def test_k_above_feature_count_is_refused_before_any_work(tmp_path, capsys):
