@@ -169,7 +169,7 @@ def test_cli_upload_ls_run(s3, sample_dir, cache_dir, tmp_path):
     up = cli("upload", str(sample_dir / "Test"), f"s3://{bucket}/Test", "--create-bucket",
              *endpoint)
     assert up.returncode == 0, up.stderr
-    assert f"uploaded 9 files, 0 already there unchanged" in up.stdout
+    assert "uploaded 9 files, 0 already there unchanged" in up.stdout
     ls = cli("ls", f"s3://{bucket}/Test", *endpoint)
     assert ls.returncode == 0 and "9 images in 3 labels" in ls.stdout
     run = cli("run", "--input", f"s3://{bucket}/Test", "--output", f"s3://{bucket}/features",
