@@ -41,5 +41,11 @@ lint: $(STAMP) ## ruff over the package and tests
 bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000"
 	$(BIN)/python scripts/bench.py $(ARGS)
 
+emr-plan: $(STAMP) ## print the EMR requests and cost, no AWS call; ARGS="--bucket B --input s3://.. --output s3://.."
+	$(BIN)/fruits-p8 emr plan $(ARGS)
+
+emr-run: $(STAMP) ## run on a new EMR cluster (see README); ARGS="--bucket B --input s3://.. --output s3://.."
+	$(BIN)/fruits-p8 emr run $(ARGS)
+
 clean: ## remove the venvs, caches and outputs (not data/)
 	rm -rf $(VENV) .tox .pytest_cache .hypothesis output

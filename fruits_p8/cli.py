@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output folder (path or URI); must not exist unless --overwrite")
     io.add_argument("--overwrite", action="store_true",
                     help="replace an existing output (atomically, once the new one is complete)")
+    io.add_argument("--incremental", action="store_true",
+                    help="for a growing collection: reuse the features of images unchanged "
+                    "since the finished output at --output (same path, size and time), "
+                    "featurize only the new or changed ones, refit scaler and PCA on all, and "
+                    "replace that output")
     io.add_argument("--glob", default="*.jpg", help="file-name pattern of the images")
     io.add_argument("--limit", type=_positive_int, default=None,
                     help="process only the first N files in path order (a quick look)")
@@ -111,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "StandardScaler + PCA fits (reference, slower); same model either way")
     spark = run.add_argument_group("Spark")
     spark.add_argument("--master", default=None,
-                       help="Spark master [default: spark-submit's, else local[*]]")
+                       help="Spark master [default: spark-submit's, else local[*,4]: all cores, "
+                       "4 attempts per task]")
     spark.add_argument("--partitions", type=_positive_int, default=None,
                        help="tasks for the CNN stage [default: 4 per core, fewer for tiny inputs]")
     spark.add_argument("--threads-per-task", type=_positive_int, default=None,
@@ -164,9 +170,211 @@ def build_parser() -> argparse.ArgumentParser:
     _add_s3_options(ls)
     ls.set_defaults(handler=cmd_ls)
 
+    _add_emr_commands(sub)
+
     models = sub.add_parser("models", help="list the CNN backbones and their weights sources")
     models.set_defaults(handler=cmd_models)
     return parser
+
+
+def _add_emr_commands(sub) -> None:
+    emr = sub.add_parser(
+        "emr", formatter_class=_Formatter, help="run the pipeline on an AWS EMR cluster",
+        description="Plan, run and inspect the pipeline on AWS EMR (EMR 7.x: Spark 3.5, "
+        "Python 3.11). `plan` prints the exact requests and the estimated cost without "
+        "calling AWS; `run` uploads the artifacts, creates the cluster with its steps, waits, "
+        "reports and lets the cluster terminate.",
+    )
+    commands = emr.add_subparsers(dest="emr_command", metavar="EMR_COMMAND", required=True)
+    for name, handler, text in (("plan", cmd_emr_plan, "print the requests and cost; no AWS"),
+                                ("run", cmd_emr_run, "create the cluster, run, wait, report")):
+        p = commands.add_parser(name, formatter_class=_Formatter, help=text, description=text)
+        p.add_argument("--bucket", required=True,
+                       help="bucket for artifacts and logs (s3://BUCKET/PREFIX/...)")
+        p.add_argument("--input", required=True, help="s3:// folder of <Label>/<image>")
+        p.add_argument("--output", required=True, help="s3:// output folder")
+        p.add_argument("--prefix", default="fruits_p8", help="key prefix in the bucket")
+        p.add_argument("--region", default=DEFAULT_REGION, help="AWS region of the cluster")
+        p.add_argument("--release", default=None,
+                       help="EMR release label [default: emr/cluster.json's, emr-7.9.0]")
+        p.add_argument("--instance-type", default=None,
+                       help="instance type of every node [default: m5.xlarge]")
+        p.add_argument("--core-instance-type", default=None, help="instance type of core nodes")
+        p.add_argument("--core-count", type=_positive_int, default=None,
+                       help="core nodes [default: 2]")
+        p.add_argument("--service-role", default=None, help="[default: EMR_DefaultRole]")
+        p.add_argument("--instance-profile", default=None,
+                       help="EC2 instance profile [default: EMR_EC2_DefaultRole]")
+        p.add_argument("--subnet-id", default=None, help="VPC subnet (private subnets work)")
+        p.add_argument("--key-name", default=None, help="EC2 key pair for SSH")
+        p.add_argument("--idle-timeout", type=_positive_int, default=None,
+                       help="seconds idle before auto-termination [default: 3600]")
+        p.add_argument("--log-uri", default=None,
+                       help="[default: s3://BUCKET/PREFIX/logs/]")
+        p.add_argument("--weights", default=None,
+                       help="weights for the run: s3://... (read by the driver) or a local "
+                       "file (shipped to every node) [default: the model's default]")
+        p.add_argument("--expected-minutes", type=float, default=20.0,
+                       help="run length assumed by the cost estimate")
+        p.add_argument("--emr-dir", type=Path, default=None,
+                       help="folder of the EMR definitions [default: the repo's emr/]")
+        if name == "run":
+            p.add_argument("--cluster-id", default=None,
+                           help="add the steps to this running cluster instead of creating one")
+            p.add_argument("--no-wait", action="store_true",
+                           help="return once the cluster is requested")
+        p.add_argument("run_args", nargs="*", metavar="-- RUN_ARGS",
+                       help="extra `fruits-p8 run` options after --, e.g. -- --k 100")
+        p.set_defaults(handler=handler)
+    for name, handler, text in (("status", cmd_emr_status, "state of a cluster and its steps"),
+                                ("logs", cmd_emr_logs, "where a cluster's logs are"),
+                                ("terminate", cmd_emr_terminate, "terminate a cluster")):
+        p = commands.add_parser(name, help=text, description=text)
+        p.add_argument("cluster_id", metavar="CLUSTER_ID")
+        p.add_argument("--region", default=DEFAULT_REGION, help="AWS region of the cluster")
+        p.set_defaults(handler=handler)
+
+
+def _emr_plan(args: argparse.Namespace):
+    from fruits_p8.emr import plan
+
+    weights = args.weights
+    weights_file = None
+    run_args = list(args.run_args)
+    if weights:
+        if weights.startswith("s3://"):
+            run_args += ["--weights", weights]
+        else:
+            weights_file = str(Path(weights))
+            if not Path(weights).is_file():
+                raise UsageError(f"--weights file not found: {weights}")
+    settings = plan.EmrSettings(
+        bucket=args.bucket, input=args.input, output=args.output, prefix=args.prefix,
+        region=args.region, release=args.release, instance_type=args.instance_type,
+        core_instance_type=args.core_instance_type, core_count=args.core_count,
+        service_role=args.service_role, instance_profile=args.instance_profile,
+        subnet_id=args.subnet_id, key_name=args.key_name, idle_timeout_s=args.idle_timeout,
+        log_uri=args.log_uri, run_args=tuple(run_args), weights_file=weights_file,
+    )
+    templates = plan.load_templates(args.emr_dir or plan.default_emr_dir())
+    artifacts = plan.artifacts_id()
+    return settings, templates, artifacts
+
+
+def cmd_emr_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from fruits_p8.emr import plan
+
+    settings, templates, artifacts = _emr_plan(args)
+    request = plan.build_run_job_flow(templates, settings, "RUN_ID", artifacts)
+    cost = plan.estimate_cost(request, templates.prices, args.expected_minutes / 60)
+    base = f"s3://{settings.bucket}/{settings.prefix.strip('/')}/artifacts/{artifacts}"
+    print(f"# artifacts to upload to {base}/ (built by `emr run`):")
+    for name in ("fruits_p8-<version>-py3-none-any.whl", "constraints.txt", "requirements.txt",
+                 "bootstrap.sh", "run.py"):
+        print(f"#   {name}")
+    if settings.weights_file:
+        print(f"#   weights/{Path(settings.weights_file).name}")
+    print(f"# estimated cost: {cost.describe()}")
+    print("# RunJobFlow request (RUN_ID is a timestamp at run time):")
+    print(json.dumps(request, indent=2))
+    print("# the same with the AWS CLI:")
+    print(plan.aws_cli_command(request))
+    return 0
+
+
+def _aws(service: str, region: str):
+    import boto3
+
+    return boto3.session.Session(region_name=region).client(service)
+
+
+def cmd_emr_run(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from fruits_p8.emr import artifacts as artifact_files
+    from fruits_p8.emr import plan, runner
+    from fruits_p8.io.s3 import S3Settings, storage_error
+
+    settings, templates, artifacts = _emr_plan(args)
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    request = plan.build_run_job_flow(templates, settings, run_id, artifacts)
+    cost = plan.estimate_cost(request, templates.prices, args.expected_minutes / 60)
+    emr, s3 = _aws("emr", settings.region), _aws("s3", settings.region)
+    try:
+        if not args.cluster_id:
+            runner.check_roles(_aws("iam", settings.region), request["ServiceRole"],
+                               request["JobFlowRole"])
+        log.info("building the wheel and uploading the artifacts (%s)", artifacts)
+        files = artifact_files.collect(Path(settings.weights_file) if settings.weights_file
+                                       else None)
+        where = runner.upload_artifacts(
+            s3, settings.bucket, f"{settings.prefix.strip('/')}/artifacts/{artifacts}", files)
+        log.info("artifacts in %s", where)
+    except Exception as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise storage_error(exc, f"s3://{settings.bucket}",
+                            S3Settings(region=settings.region)) from None
+    if args.cluster_id:
+        cluster_id = args.cluster_id
+        step_ids = runner.add_steps(emr, cluster_id, request["Steps"])
+        print(f"added {len(step_ids)} step(s) to {cluster_id}")
+    else:
+        print(f"estimated cost: {cost.describe()}")
+        cluster_id, step_ids = runner.start_cluster(emr, request)
+        print(f"cluster {cluster_id} requested ({request['ReleaseLabel']}, "
+              f"{settings.region}); it terminates by itself after its steps")
+    if args.no_wait:
+        print(f"follow it with: fruits-p8 emr status {cluster_id} --region {settings.region}")
+        return 0
+    watch = runner.ClusterWatch(emr, say=lambda line: log.info("%s", line))
+    if args.cluster_id:
+        outcome = runner.Outcome(cluster_id, "RUNNING")
+        outcome.steps = _wait_steps(emr, cluster_id, step_ids, watch)
+    else:
+        outcome = watch.wait(cluster_id, step_ids)
+    if not outcome.succeeded:
+        raise runner.explain_failure(outcome)
+    print(f"done: features in {settings.output} (run.json beside them)")
+    print(f"cost: {runner.describe_cost(cost, outcome)}")
+    return 0
+
+
+def _wait_steps(emr, cluster_id: str, step_ids: list[str], watch) -> dict[str, str]:
+    from fruits_p8.emr.runner import FINAL_STEP_STATES
+
+    while True:
+        states = {s: emr.describe_step(ClusterId=cluster_id, StepId=s)["Step"]["Status"]["State"]
+                  for s in step_ids}
+        if all(state in FINAL_STEP_STATES for state in states.values()):
+            return states
+        watch.sleep(watch.poll_s)
+
+
+def cmd_emr_status(args: argparse.Namespace) -> int:
+    from fruits_p8.emr.runner import status_text
+
+    print(status_text(_aws("emr", args.region), args.cluster_id))
+    return 0
+
+
+def cmd_emr_logs(args: argparse.Namespace) -> int:
+    from fruits_p8.emr.runner import log_locations
+
+    places = log_locations(_aws("emr", args.region), args.cluster_id)
+    if not places:
+        print(f"{args.cluster_id} has no LogUri: its logs stay on the nodes")
+        return 0
+    print("\n".join(places))
+    return 0
+
+
+def cmd_emr_terminate(args: argparse.Namespace) -> int:
+    _aws("emr", args.region).terminate_job_flows(JobFlowIds=[args.cluster_id])
+    print(f"terminating {args.cluster_id}")
+    return 0
 
 
 def _add_s3_options(parser: argparse.ArgumentParser) -> None:
@@ -260,6 +468,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         master=args.master,
         threads_per_task=args.threads_per_task,
         overwrite=args.overwrite,
+        incremental=args.incremental,
         seed=args.seed,
         cache_dir=args.cache_dir or default_cache_dir(os.environ),
         region=args.region,

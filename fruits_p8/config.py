@@ -41,6 +41,7 @@ class RunConfig:
     master: str | None = None
     threads_per_task: int | None = None
     overwrite: bool = False
+    incremental: bool = False
     seed: int = 0
     cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
     endpoint_url: str | None = None

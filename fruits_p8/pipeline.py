@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
-from fruits_p8.errors import InputError
+from fruits_p8.errors import InputError, WeightsError
 from fruits_p8.features.backbones import Backbone, WeightsContext, get_backbone, load_weights
 from fruits_p8.features.featurizer import Featurizer
 from fruits_p8.features.weights import Weights
@@ -89,10 +89,27 @@ def load_images(spark, config: RunConfig, root: str | None = None):
     return images.frame, images.count
 
 
+IMAGES_PER_TASK = 2000
+MAX_WAVES = 4
+
+
 def default_partitions(spark, count: int, batch_size: int) -> int:
-    """Enough tasks for every core, four waves for balance and progress; never tiny batches."""
+    """A multiple of the cores (no core idles in the last wave), at least IMAGES_PER_TASK
+    images per task (each task costs ~0.4 s of set-up: measured), up to MAX_WAVES waves for
+    progress lines and balance; tiny inputs get one batch per task."""
     cores = spark.sparkContext.defaultParallelism
-    return max(1, min(cores * 4, math.ceil(count / batch_size)))
+    if count < cores * batch_size:
+        return max(1, math.ceil(count / batch_size))
+    waves = min(MAX_WAVES, max(1, count // (cores * IMAGES_PER_TASK)))
+    return cores * waves
+
+
+def spread(frame, partitions: int):
+    """`partitions` tasks: merge the many small scan partitions without a shuffle when there
+    are enough of them (binaryFile makes ~one per 30 files), else shuffle to spread."""
+    if frame.rdd.getNumPartitions() >= partitions:
+        return frame.coalesce(partitions)
+    return frame.repartition(partitions)
 
 
 @dataclass(frozen=True)
@@ -108,11 +125,22 @@ def preflight(config: RunConfig) -> Plan:
     """Checks that need no Spark and no images: output, model, k, input location."""
     settings = s3_settings(config)
     output = open_output(config.output, settings, via="boto3")
-    output.check(config.overwrite)
+    output.check(config.overwrite or config.incremental)
     backbone = get_backbone(config.model)
+    check_weights_spec(backbone, config.weights)
     if config.k is not None:
         check_k(config.k, backbone.feature_dim)
     return Plan(resolve_input(config.input, settings), output, backbone)
+
+
+def check_weights_spec(backbone: Backbone, spec: str) -> None:
+    """A weights file named on the command line must exist (its content is read later)."""
+    from pathlib import Path
+
+    if spec in ("auto", "random", *backbone.named_sources) or "://" in spec:
+        return
+    if not Path(spec).expanduser().is_file() and not spec.isidentifier():
+        raise WeightsError(f"weights file not found: {spec}")
 
 
 def run(
@@ -155,19 +183,28 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
     partitions = config.partitions or default_partitions(spark, files, config.batch_size)
     featurizer = Featurizer(backbone, weights, config.batch_size, threads)
-    featurized = featurizer.transform(images.repartition(partitions)).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    todo, reused = images, None
+    if config.incremental:
+        todo, reused = split_unchanged(spark, images, output, weights)
+    featurized = featurizer.transform(spread(todo, partitions))
+    if reused is not None:
+        featurized = featurized.unionByName(reused)
+    featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with timings.stage("featurize"), SparkProgress(spark.sparkContext, "featurize", files):
             counts = dict(featurized.groupBy(F.col("error_kind").isNull().alias("ok")).count()
                           .rdd.map(lambda r: (r.ok, r["count"])).collect())
         rows, errors = counts.get(True, 0), counts.get(False, 0)
-        log.info("featurized %d images, %d errors, CNN ran on %d images, %d model builds",
-                 rows, errors, featurizer.counters.images.value, featurizer.counters.builds.value)
+        log.info("%d images with features, %d errors; the CNN ran on %d images (%d model "
+                 "builds)", rows, errors, featurizer.counters.images.value,
+                 featurizer.counters.builds.value)
         if rows == 0:
             raise InputError(f"none of the {files} files under {config.input} is a readable image")
-        good = featurized.where(F.col("error_kind").isNull()).select("path", "label", "features")
+        duplicates = find_duplicates(featurized)
+        if duplicates["files"]:
+            log.warning("%d files share their content with another file (%d across labels); "
+                        "see run.json", duplicates["files"], duplicates["groups_across_labels"])
+        good = featurized.where(F.col("error_kind").isNull())
         with timings.stage("fit_reducer"):
             model = Reducer(config.k, config.variance, config.pca_solver).fit(
                 good, backbone.feature_dim, rows
@@ -178,12 +215,16 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         try:
             with timings.stage("write"):
                 output.write_dataset(FEATURES, model.transform(good))
-                output.write_dataset(ERRORS, featurized.where(F.col("error_kind").isNotNull())
-                                     .select("path", "label", "error_kind", "error"))
+                output.write_dataset(ERRORS, featurized.where(F.col("error_kind").isNotNull()))
             report = build_report(config, files, rows, errors, model, weights, featurizer,
                                   timings, partitions, threads)
+            report["duplicates"] = duplicates
+            if config.incremental:
+                report["counts"]["reused"] = rows + errors - featurized_now(featurizer)
+                log.info("--incremental: reused the features of %d unchanged images",
+                         report["counts"]["reused"])
             output.write_text(REPORT, dumps_report(report))
-            output.commit(config.overwrite)
+            output.commit(config.overwrite or config.incremental)
         except BaseException:
             output.abort()
             raise
@@ -191,6 +232,58 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         featurized.unpersist()
     return RunResult(output.uri, files, rows, errors, model.k,
                      float(model.pca.cumulative[-1]), report)
+
+
+UNCHANGED_KEY = ["path", "length", "modificationTime"]
+
+
+def split_unchanged(spark, images, output, weights: Weights):
+    """--incremental: images whose path, size and time match a row of the previous output's
+    features (made with the same weights) reuse those features; the rest is featurized."""
+    from pyspark.sql import functions as F
+
+    previous = output.read_dataset(spark, FEATURES)
+    if previous is None:
+        log.info("--incremental: no finished output at %s yet, featurizing everything",
+                 output.uri)
+        return images, None
+    report = output.read_report()
+    if report and report.get("model", {}).get("weights", {}).get("sha256") != weights.sha256:
+        log.warning("--incremental: the previous output was made with other weights; "
+                    "featurizing everything again")
+        return images, None
+    known = previous.select(*UNCHANGED_KEY)
+    todo = images.join(F.broadcast(known), UNCHANGED_KEY, "left_anti")
+    reused = previous.join(F.broadcast(images.select(*UNCHANGED_KEY)), UNCHANGED_KEY,
+                           "left_semi").select(
+        "path", "label", "length", "modificationTime", "digest", "features",
+        F.lit(None).cast("string").alias("error_kind"), F.lit(None).cast("string").alias("error"),
+    )
+    return todo, reused
+
+
+def featurized_now(featurizer: Featurizer) -> int:
+    """Rows that went through this run's featurizer (CNN or error), not reused ones."""
+    return featurizer.counters.images.value + featurizer.counters.errors.value
+
+
+def find_duplicates(featurized, examples: int = 5) -> dict:
+    """Files whose bytes equal another file's: counts, and a few groups to look at."""
+    from pyspark.sql import functions as F
+
+    groups = (featurized.where(F.col("digest").isNotNull() & (F.col("length") > 0))
+              .groupBy("digest")
+              .agg(F.count("*").alias("n"), F.sort_array(F.collect_set("label")).alias("labels"),
+                   F.sort_array(F.collect_list("path")).alias("paths"))
+              .where("n > 1"))
+    rows = groups.orderBy(F.desc("n"), "digest").collect()
+    return {
+        "files": int(sum(r.n for r in rows)),
+        "groups": len(rows),
+        "groups_across_labels": sum(1 for r in rows if len(r.labels) > 1),
+        "examples": [{"labels": list(r.labels), "paths": list(r.paths)[:10]}
+                     for r in rows[:examples]],
+    }
 
 
 def build_report(config: RunConfig, files: int, rows: int, errors: int, model: ReducerModel,

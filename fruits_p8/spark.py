@@ -11,6 +11,9 @@ from fruits_p8.java import find_java
 
 log = logging.getLogger(__name__)
 
+# All cores, and up to 4 attempts per task as on a cluster (plain local[*] never retries).
+LOCAL_MASTER = "local[*,4]"
+
 # Settings for a session we start ourselves on one machine; a cluster (spark-submit) keeps its own.
 LOCAL_DEFAULTS: dict[str, str] = {
     "spark.ui.enabled": "false",
@@ -50,7 +53,7 @@ def build_session(
         environ["JAVA_HOME"] = str(java.home)
         environ.setdefault("PYSPARK_PYTHON", sys.executable)
         environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        builder = builder.master(master or "local[*]")
+        builder = builder.master(master or LOCAL_MASTER)
         settings = dict(LOCAL_DEFAULTS)
         log4j = Path(__file__).parent / "resources" / "log4j2.properties"
         settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"

@@ -43,7 +43,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def spark(cache_dir):
     from fruits_p8.spark import build_session
 
-    session = build_session("local[2]", os.environ, cache_dir,
+    session = build_session("local[2,4]", os.environ, cache_dir,
                             {"spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()

@@ -29,12 +29,18 @@ from fruits_p8.io.s3 import S3Settings, list_objects, list_prefix, storage_error
 log = logging.getLogger(__name__)
 
 FEATURES, ERRORS, REPORT, SUCCESS = "features", "errors", "run.json", "_SUCCESS"
+# Provenance after the payload: file size and time identify unchanged inputs (--incremental),
+# digest (sha256 of the bytes) finds duplicate files.
+_PROVENANCE = [("length", pa.int64()), ("modificationTime", pa.timestamp("us", tz="UTC")),
+               ("digest", pa.string())]
 ARROW_SCHEMAS = {
     FEATURES: pa.schema([("path", pa.string()), ("label", pa.string()),
-                         ("features", pa.list_(pa.float32())), ("pca", pa.list_(pa.float32()))]),
+                         ("features", pa.list_(pa.float32())), ("pca", pa.list_(pa.float32())),
+                         *_PROVENANCE]),
     ERRORS: pa.schema([("path", pa.string()), ("label", pa.string()),
-                       ("error_kind", pa.string()), ("error", pa.string())]),
+                       ("error_kind", pa.string()), ("error", pa.string()), *_PROVENANCE]),
 }
+COLUMNS = {name: tuple(schema.names) for name, schema in ARROW_SCHEMAS.items()}
 
 
 def _run_id() -> str:
@@ -98,7 +104,19 @@ class LocalOutput:
         self.staging.mkdir()
 
     def write_dataset(self, name: str, df) -> None:
-        df.write.parquet(str(self.staging.resolve() / name))
+        df.select(*COLUMNS[name]).write.parquet(str(self.staging.resolve() / name))
+
+    def read_dataset(self, spark, name: str):
+        """A dataset of the finished output (None if there is none)."""
+        if self.state() != "finished":
+            return None
+        return spark.read.parquet(str(self.root / name))
+
+    def read_report(self) -> dict | None:
+        """run.json of the finished output (None if there is none)."""
+        if self.state() != "finished" or not (self.root / REPORT).is_file():
+            return None
+        return json.loads((self.root / REPORT).read_text(encoding="utf-8"))
 
     def write_text(self, name: str, text: str) -> None:
         (self.staging / name).write_text(text, encoding="utf-8")
@@ -161,12 +179,37 @@ class S3Output:
 
     def write_dataset(self, name: str, df) -> None:
         target = f"{self.staging}/{name}"
+        df = df.select(*COLUMNS[name])
         if self.via == "spark":
             df.write.parquet(target)
         else:
             from fruits_p8.io.s3_spark import write_parquet_boto3
 
             write_parquet_boto3(df, target, ARROW_SCHEMAS[name], self.settings)
+
+    def read_dataset(self, spark, name: str):
+        """A dataset of the finished output (None if there is none)."""
+        if output_state(self._top_names(self._keys(self.uri))) != "finished":
+            return None
+        if self.via == "spark":
+            return spark.read.parquet(f"{self.uri}/{name}")
+        from fruits_p8.io.s3_spark import read_parquet_boto3
+
+        return read_parquet_boto3(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name],
+                                  self.settings)
+
+    def read_report(self) -> dict | None:
+        """run.json of the finished output (None if there is none)."""
+        keys = self._keys(self.uri)
+        if output_state(self._top_names(keys)) != "finished" or \
+                f"{self.prefix}/{REPORT}" not in keys:
+            return None
+        try:
+            body = self.settings.client().get_object(Bucket=self.bucket,
+                                                     Key=f"{self.prefix}/{REPORT}")["Body"]
+            return json.loads(body.read())
+        except Exception as exc:
+            raise storage_error(exc, self.uri, self.settings) from None
 
     def write_text(self, name: str, text: str) -> None:
         self._put(f"{split_s3(self.staging)[1]}/{name}", text.encode())

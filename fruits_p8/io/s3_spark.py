@@ -116,3 +116,25 @@ def write_parquet_boto3(df, uri: str, schema: pa.Schema, settings: S3Settings) -
                           Body=buffer.getvalue())
     client.put_object(Bucket=bucket, Key=f"{prefix}/_SUCCESS", Body=b"")
     return sum(r.rows for r in written)
+
+
+def read_parquet_boto3(spark, uri: str, schema: pa.Schema, settings: S3Settings):
+    """A Parquet dataset under uri/ read on the driver through boto3, as a DataFrame."""
+    bucket, _ = split_s3(uri)
+    client = settings.client()
+    try:
+        keys = [o.key for o in list_objects(client, uri, "*.parquet")]
+        tables = [pq.read_table(io.BytesIO(client.get_object(Bucket=bucket, Key=k)["Body"]
+                                           .read())).cast(schema) for k in keys]
+    except Exception as exc:
+        raise storage_error(exc, uri, settings) from None
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    key = "spark.sql.execution.arrow.pyspark.enabled"
+    before = spark.conf.get(key, "false")
+    spark.conf.set(key, "true")
+    try:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return spark.createDataFrame(table.to_pandas(), schema=from_arrow_schema(schema))
+    finally:
+        spark.conf.set(key, before)

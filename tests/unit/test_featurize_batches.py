@@ -1,5 +1,6 @@
 """The batch loop of the featurizer, with a stand-in CNN: no TensorFlow, no Spark."""
 
+import hashlib
 import io
 
 import numpy as np
@@ -43,7 +44,8 @@ def test_rows_keep_their_order_and_errors_become_rows():
     calls, stats = [], BatchStats()
     out = list(featurize_batches([record(contents)], fake_cnn(calls), SIZE, 2, DIM, stats))
     table = pa.Table.from_batches(out)
-    assert table.column_names == ["path", "label", "features", "error_kind", "error"]
+    assert table.column_names == ["path", "label", "digest", "features", "error_kind", "error"]
+    assert table.column("digest").to_pylist()[2] == hashlib.sha256(b"garbage").hexdigest()
     assert table.num_rows == 7
     kinds = table.column("error_kind").to_pylist()
     assert kinds == [None, None, "not_an_image", None, "empty", None, None]
@@ -51,7 +53,7 @@ def test_rows_keep_their_order_and_errors_become_rows():
     assert features[2] is None and features[4] is None
     good = [f for f in features if f is not None]
     assert np.allclose(good, colors, atol=1)
-    assert calls == [2, 2, 2]  # every CNN call gets a full (padded) batch
+    assert calls == [2, 2, 2]  # the last one padded up (never past the batch size)
     assert (stats.images, stats.errors, stats.batches) == (5, 2, 3)
 
 
@@ -63,7 +65,7 @@ def test_several_record_batches_lose_no_rows():
     )
     assert out.num_rows == 8
     assert stats.images == 8 and stats.errors == 0
-    assert calls == [4, 4, 4]  # 3 (padded), then 4 + 1 (padded)
+    assert calls == [4, 4, 4]  # per record batch: 3 (+1 pad), then 4 + 1 (+3 pad)
     assert out.column("path").to_pylist()[:3] == ["/in/L/0.jpg", "/in/L/1.jpg", "/in/L/2.jpg"]
     assert all(len(f) == DIM for f in out.column("features").to_pylist())
 
@@ -72,3 +74,21 @@ def test_all_errors_still_yield_rows():
     out = list(featurize_batches([record([b"x", b"y"])], fake_cnn([]), SIZE, 4, DIM))
     assert out[0].num_rows == 2
     assert out[0].column("features").null_count == 2
+
+
+def test_a_short_tail_is_padded_to_a_multiple_of_eight_only():
+    calls = []
+    out = list(featurize_batches([record([jpeg((i, 0, 0)) for i in range(10)])],
+                                 fake_cnn(calls), SIZE, 64, DIM))
+    assert calls == [16]
+    assert np.allclose([f[0] for f in out[0].column("features").to_pylist()], range(10), atol=1)
+
+
+def test_a_file_without_a_label_folder_is_an_error_row_and_skips_the_cnn():
+    batch = record([jpeg((1, 2, 3)), jpeg((4, 5, 6))])
+    labels = pa.array(["L", None], type=pa.string())
+    batch = batch.set_column(1, "label", labels)
+    calls, stats = [], BatchStats()
+    out = list(featurize_batches([batch], fake_cnn(calls), SIZE, 8, DIM, stats))[0]
+    assert out.column("error_kind").to_pylist() == [None, "no_label"]
+    assert stats.images == 1 and stats.errors == 1

@@ -1,0 +1,416 @@
+"""Benchmark: the pipeline against the bare CNN, on the same generated images.
+
+    make bench                       # 2,100 images (350 per label), all figures
+    make bench ARGS="--images 6000 --skip-baselines"
+
+Prints a table and writes the same figures as JSON (bench-results/latest.json and a
+timestamped copy) for comparison across commits. Everything runs in one process tree:
+this script, its Spark JVM and Python workers, and the child processes of the limit.
+
+Figures:
+  limit              the CNN's forward pass alone on pre-decoded uint8 batches: the best of
+                     one process x all cores threads and one process per core x 1 thread
+  pipeline cold/warm read -> decode -> featurize -> scale -> PCA -> write (pipeline.run); cold
+                     is the first run of a session (workers import TensorFlow and compile),
+                     warm a second run (workers and models reused)
+  featurize stage    the pipeline's featurize stage alone (from run.json timings)
+  first result       wall seconds of a fresh `fruits-p8 run --limit 64` (all cold)
+  reference-style    one Keras model per partition, model.predict, no persist, then the
+                     scaler and PCA fits as three actions: the CNN runs again for each
+  predict_batch_udf  Spark's pyspark.ml.functions.predict_batch_udf on the same (folded)
+                     model, fed decoded pixel arrays by a pandas UDF
+  scaling            a warm run on a quarter of the images: time per image and memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fruits_p8 import pipeline  # noqa: E402
+from fruits_p8.config import RunConfig, default_cache_dir  # noqa: E402
+from fruits_p8.sample import STYLES, make_sample  # noqa: E402
+
+# ---------------------------------------------------------------------------------- memory
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in threads:  # a JVM starts processes from its other threads
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as stream:
+                found.extend(int(p) for p in stream.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as stream:
+            for line in stream:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _kind(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as stream:
+            cmd = stream.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    if "java" in cmd.split(" ")[0] or " -cp " in cmd:
+        return "jvm"
+    if "pyspark" in cmd or "daemon" in cmd:
+        return "python_worker"
+    return "other"
+
+
+class MemorySampler:
+    """Peak RSS (MiB) of the driver, the JVM and the Python workers, sampled from /proc."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self.reset()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def reset(self) -> None:
+        self.peak = {"driver": 0, "jvm": 0, "python_worker_max": 0, "python_workers_sum": 0}
+
+    def _loop(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self.interval):
+            self.peak["driver"] = max(self.peak["driver"], _rss_kib(me))
+            stack, workers = _children(me), []
+            while stack:
+                pid = stack.pop()
+                stack.extend(_children(pid))
+                kind = _kind(pid)
+                if kind == "jvm":
+                    self.peak["jvm"] = max(self.peak["jvm"], _rss_kib(pid))
+                elif kind == "python_worker":
+                    workers.append(_rss_kib(pid))
+            if workers:
+                self.peak["python_worker_max"] = max(self.peak["python_worker_max"], max(workers))
+                self.peak["python_workers_sum"] = max(self.peak["python_workers_sum"],
+                                                      sum(workers))
+
+    def snapshot(self) -> dict[str, float]:
+        return {k: round(v / 1024, 1) for k, v in self.peak.items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+# ----------------------------------------------------------------------------------- limit
+
+def _forward_rate(model: str, threads: int, batch: int, seconds: float, cache: str,
+                  queue) -> None:
+    from fruits_p8.features.tf_runtime import import_tensorflow
+
+    import_tensorflow(threads)
+    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
+    from fruits_p8.features.featurizer import compile_forward
+
+    backbone = get_backbone(model)
+    weights = load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
+                           WeightsContext(Path(cache)))
+    forward = compile_forward(backbone, weights.arrays, batch)
+    pixels = np.random.default_rng(0).integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8)
+    forward(pixels)
+    forward(pixels)
+    done, begin = 0, time.perf_counter()
+    while time.perf_counter() - begin < seconds:
+        forward(pixels)
+        done += batch
+    queue.put(done / (time.perf_counter() - begin))
+
+
+def measure_limit(model: str, cores: int, batch: int, seconds: float, cache: Path) -> dict:
+    context = mp.get_context("spawn")
+    layouts = {}
+    for processes, threads in ((1, cores), (cores, 1)):
+        queue = context.Queue()
+        children = [context.Process(target=_forward_rate,
+                                    args=(model, threads, batch, seconds, str(cache), queue))
+                    for _ in range(processes)]
+        for child in children:
+            child.start()
+        rates = [queue.get() for _ in children]
+        for child in children:
+            child.join()
+        layouts[f"{processes}x{threads}"] = round(sum(rates), 1)
+    return {"images_per_s": max(layouts.values()), "layouts": layouts}
+
+
+# ------------------------------------------------------------------------ first result
+
+def first_result(root: Path, model: str, cache: Path, cores: int) -> float:
+    """Wall seconds of a fresh `fruits-p8 run --limit 64` (JVM, workers and model all cold):
+    how long a user waits for a first look at real features."""
+    out = root.parent / "first-result"
+    begin = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "fruits_p8", "--log-level", "WARNING", "run",
+                    "--input", str(root), "--output", str(out), "--overwrite", "--limit", "64",
+                    "--k", "8", "--model", model, "--master", f"local[{cores}]",
+                    "--cache-dir", str(cache)], check=True, capture_output=True)
+    return round(time.perf_counter() - begin, 2)
+
+
+# --------------------------------------------------------------------------- baselines
+
+def reference_style(spark, root: str, model: str, batch: int, partitions: int, k: int,
+                    cache: Path) -> dict:
+    """The reference notebook's shape: a model per partition, predict(), no persist."""
+    from pyspark.ml.feature import PCA, StandardScaler
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql.functions import pandas_udf
+
+    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
+    from fruits_p8.features.preprocess import preprocess_image
+    from fruits_p8.io.images import read_images
+
+    backbone = get_backbone(model)
+    weights = load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
+                           WeightsContext(cache))
+    sc = spark.sparkContext
+    shared = sc.broadcast(list(weights.arrays))
+    cnn_images = sc.accumulator(0)
+    name, scaling = backbone.name, backbone.scaling
+
+    @pandas_udf("array<float>")
+    def featurize(contents: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        from fruits_p8.features.backbones import get_backbone as lookup
+
+        net = lookup(name).build_features()
+        net.set_weights(shared.value)
+        for series in contents:
+            pixels = np.stack([preprocess_image(c, 224, scaling) for c in series])
+            cnn_images.add(len(series))
+            yield pd.Series(list(net.predict(pixels, batch_size=batch, verbose=0)))
+
+    images = read_images(spark, root).frame
+    features = images.repartition(partitions).select("path", "label",
+                                                     featurize("content").alias("features"))
+    stages = {}
+    begin = time.perf_counter()
+    rows = features.count()
+    stages["action 1: count"] = time.perf_counter() - begin
+    vectors = features.select(array_to_vector("features").alias("v"))
+    mark = time.perf_counter()
+    scaler = StandardScaler(withMean=True, withStd=True, inputCol="v", outputCol="z").fit(vectors)
+    stages["action 2: scaler fit"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    PCA(k=k, inputCol="z", outputCol="p").fit(scaler.transform(vectors))
+    stages["action 3: PCA fit"] = time.perf_counter() - mark
+    total = time.perf_counter() - begin
+    return {"seconds": round(total, 2), "images_per_s": round(rows / total, 1),
+            "cnn_passes": round(cnn_images.value / rows, 2),
+            "stages_s": {k: round(v, 2) for k, v in stages.items()}}
+
+
+def predict_batch(spark, root: str, model: str, batch: int, partitions: int,
+                  cache: Path) -> dict:
+    """pyspark.ml.functions.predict_batch_udf on the same folded model."""
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.types import ArrayType, FloatType
+
+    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
+    from fruits_p8.features.preprocess import decode_rgb
+    from fruits_p8.io.images import read_images
+
+    backbone = get_backbone(model)
+    weights = load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
+                           WeightsContext(cache))
+    shared = spark.sparkContext.broadcast(list(weights.arrays))
+    name = backbone.name
+
+    @pandas_udf("array<float>")
+    def pixels(contents: pd.Series) -> pd.Series:
+        return contents.map(lambda c: decode_rgb(c, 224).reshape(-1).astype(np.float32))
+
+    def make_predict_fn():
+        from fruits_p8.features.backbones import get_backbone as lookup
+        from fruits_p8.features.featurizer import compile_forward
+
+        forward = compile_forward(lookup(name), shared.value, batch)
+
+        def predict(inputs: np.ndarray) -> np.ndarray:
+            return forward(inputs.reshape(-1, 224, 224, 3).astype(np.uint8))
+
+        return predict
+
+    udf = predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()),
+                            batch_size=batch, input_tensor_shapes=[[224 * 224 * 3]])
+    images = read_images(spark, root).frame
+    frame = images.repartition(partitions).select(pixels("content").alias("x"))
+    begin = time.perf_counter()
+    rows = frame.select(udf("x").alias("f")).where("size(f) = 1280").count()
+    total = time.perf_counter() - begin
+    return {"seconds": round(total, 2), "images_per_s": round(rows / total, 1)}
+
+
+# --------------------------------------------------------------------------------- main
+
+def run_pipeline(spark, config: RunConfig, sampler: MemorySampler) -> dict:
+    sampler.reset()
+    begin = time.perf_counter()
+    result = pipeline.run(config, spark=spark)
+    total = time.perf_counter() - begin
+    timings = result.report["timings_s"]
+    return {
+        "images": result.rows,
+        "seconds": round(total, 2),
+        "images_per_s": round(result.rows / total, 1),
+        "featurize_s": timings["featurize"],
+        "featurize_images_per_s": round(result.rows / timings["featurize"], 1),
+        "stages_s": {k: v for k, v in timings.items() if k != "total"},
+        "cnn_images": result.report["counts"]["cnn_images"],
+        "model_builds": result.report["counts"]["model_builds"],
+        "memory_mib": sampler.snapshot(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=2100,
+                        help="images to generate and process (rounded up to 6 labels)")
+    parser.add_argument("--model", default="efficientnet_lite0",
+                        choices=["efficientnet_lite0", "mobilenet_v2"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--limit-seconds", type=float, default=10.0)
+    parser.add_argument("--skip-baselines", action="store_true",
+                        help="skip the reference-style and predict_batch_udf runs (slow)")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    args = parser.parse_args(argv)
+
+    per_label = math.ceil(args.images / len(STYLES))
+    root = args.data / f"{per_label}-per-label"
+    count = make_sample(root, splits={"Bench": per_label})
+    cache = default_cache_dir(os.environ)
+    print(f"{count} images in {root}; {args.cores} cores; model {args.model}; "
+          f"batch {args.batch_size}", flush=True)
+
+    results: dict = {"images": count, "cores": args.cores, "model": args.model,
+                     "batch_size": args.batch_size,
+                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    results["first_result_s"] = first_result(root, args.model, cache, args.cores)
+    print(f"first result (64 images, cold process): {results['first_result_s']} s", flush=True)
+    results["limit"] = measure_limit(args.model, args.cores, args.batch_size,
+                                     args.limit_seconds, cache)
+    print(f"limit: {results['limit']}", flush=True)
+
+    sampler = MemorySampler()
+    from fruits_p8.spark import build_session
+
+    begin = time.perf_counter()
+    spark = build_session(f"local[{args.cores}]", os.environ, cache)
+    results["session_start_s"] = round(time.perf_counter() - begin, 2)
+    out = args.data / "output"
+    config = RunConfig(input=str(root), output=str(out), overwrite=True, model=args.model,
+                       batch_size=args.batch_size, cache_dir=cache)
+    results["pipeline_cold"] = run_pipeline(spark, config, sampler)
+    print(f"pipeline cold: {results['pipeline_cold']}", flush=True)
+    results["pipeline_warm"] = run_pipeline(spark, config, sampler)
+    print(f"pipeline warm: {results['pipeline_warm']}", flush=True)
+    quarter = max(1, count // 4)
+    results["scaling_quarter_warm"] = run_pipeline(spark, config.with_(limit=quarter), sampler)
+    print(f"quarter warm: {results['scaling_quarter_warm']}", flush=True)
+    partitions = pipeline.default_partitions(spark, count, args.batch_size)
+    if not args.skip_baselines:
+        sampler.reset()
+        results["predict_batch_udf"] = predict_batch(spark, str(root), args.model,
+                                                     args.batch_size, partitions, cache)
+        results["predict_batch_udf"]["memory_mib"] = sampler.snapshot()
+        print(f"predict_batch_udf: {results['predict_batch_udf']}", flush=True)
+        sampler.reset()
+        results["reference_style"] = reference_style(spark, str(root), args.model,
+                                                     args.batch_size, partitions, 200, cache)
+        results["reference_style"]["memory_mib"] = sampler.snapshot()
+        print(f"reference-style: {results['reference_style']}", flush=True)
+    spark.stop()
+    sampler.stop()
+
+    print()
+    print(table(results))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(results, indent=2) + "\n"
+    (args.out / "latest.json").write_text(text)
+    (args.out / f"bench-{stamp}.json").write_text(text)
+    print(f"\nfigures written to {args.out / 'latest.json'}")
+    return 0
+
+
+def table(r: dict) -> str:
+    limit = r["limit"]["images_per_s"]
+    rows = [("limit: CNN forward alone, pre-decoded", limit, None, "")]
+    for key, label in (("pipeline_cold", "pipeline end to end, cold session"),
+                       ("pipeline_warm", "pipeline end to end, warm")):
+        run = r[key]
+        rows.append((label, run["images_per_s"], None, f"{run['seconds']:.1f} s"))
+        rows.append((f"  featurize stage ({key.split('_')[1]})", run["featurize_images_per_s"],
+                     None, f"{run['featurize_s']:.1f} s"))
+    q = r["scaling_quarter_warm"]
+    rows.append((f"pipeline warm, {q['images']} images", q["images_per_s"], None,
+                 f"{q['seconds']:.1f} s"))
+    if "predict_batch_udf" in r:
+        b = r["predict_batch_udf"]
+        rows.append(("predict_batch_udf (featurize only)", b["images_per_s"], None,
+                     f"{b['seconds']:.1f} s"))
+    if "reference_style" in r:
+        b = r["reference_style"]
+        rows.append(("reference-style (3 actions, no persist)", b["images_per_s"], None,
+                     f"{b['seconds']:.1f} s, CNN x{b['cnn_passes']}"))
+    lines = [f"{'':44s} {'images/s':>9s} {'x limit':>8s}  note",
+             "-" * 80]
+    for label, rate, _, note in rows:
+        lines.append(f"{label:44s} {rate:9.1f} {rate / limit:8.2f}  {note}")
+    cold, warm = r["pipeline_cold"], r["pipeline_warm"]
+    lines += [
+        "-" * 80,
+        f"limit layouts (processes x threads): {r['limit']['layouts']}",
+        f"session start {r['session_start_s']} s; first result (fresh `fruits-p8 run --limit "
+        f"64`) {r['first_result_s']} s",
+        f"CNN images {warm['cnn_images']} for {warm['images']} rows; model builds cold "
+        f"{cold['model_builds']}, warm {warm['model_builds']}",
+        f"seconds per 1000 images, warm: {1000 * warm['seconds'] / warm['images']:.2f} "
+        f"({warm['images']} images) vs {1000 * q['seconds'] / q['images']:.2f} "
+        f"({q['images']} images)",
+        f"peak RSS MiB (cold run): {cold['memory_mib']}",
+        f"peak RSS MiB (warm, {warm['images']} images): {warm['memory_mib']}",
+        f"peak RSS MiB (warm, {q['images']} images): {q['memory_mib']}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
