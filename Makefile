@@ -22,8 +22,8 @@ $(STAMP): pyproject.toml constraints/base.txt constraints/spark4.txt
 
 setup: $(STAMP) ## create .venv with the pinned versions (PySpark 4.x)
 
-run: $(STAMP) ## run the pipeline on the generated sample (local Spark) -> output/features
-	$(BIN)/fruits-p8 run --overwrite $(ARGS)
+run: $(STAMP) ## the pipeline on the generated sample (local Spark) -> output/features (+ report/)
+	$(BIN)/fruits-p8 run --overwrite --report $(ARGS)
 
 test: $(STAMP) ## all tests: PySpark 4.x in .venv, then PySpark 3.5 (EMR 7 parity) through tox
 	$(BIN)/python -m pytest $(ARGS)
@@ -35,8 +35,8 @@ test-dev: $(STAMP) ## the tests in .venv only (PySpark 4.x): the quick loop whil
 test-spark35: $(STAMP) ## the tests on PySpark 3.5 (EMR 7.x parity) through tox
 	$(BIN)/python -m tox -e spark35 -- $(ARGS)
 
-lint: $(STAMP) ## ruff over the package and tests
-	$(BIN)/ruff check fruits_p8 tests scripts
+lint: $(STAMP) ## ruff over the package, tests, scripts and notebooks
+	$(BIN)/ruff check fruits_p8 tests scripts notebooks
 
 bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000"
 	$(BIN)/python scripts/bench.py $(ARGS)

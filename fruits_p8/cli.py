@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "featurize only the new or changed ones, refit scaler and PCA on all, and "
                     "replace that output")
     io.add_argument("--glob", default="*.jpg", help="file-name pattern of the images")
+    io.add_argument("--report", action="store_true",
+                    help="then write the HTML report into the output (see `fruits-p8 report`)")
     io.add_argument("--limit", type=_positive_int, default=None,
                     help="process only the first N files in path order (a quick look)")
     model = run.add_argument_group("model")
@@ -132,6 +134,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cache for converted weights [default: $FRUITS_P8_CACHE or "
                      "~/.cache/fruits_p8]")
     run.set_defaults(handler=cmd_run)
+
+    report = sub.add_parser(
+        "report", formatter_class=_Formatter,
+        help="HTML report and PNGs of a finished output, with a quality check",
+        description="Write OUTPUT/report/index.html (self-contained) and its PNGs: explained "
+        "variance with k marked, a 2-D PCA scatter by label, images per label, errors, time "
+        "per stage, model and weights; plus a quality check: logistic regression (Spark ML) "
+        "trained on 80 %% of the images (split by path) and tested on the rest, on the PCA "
+        "features and on the raw features, overall and per label (report/quality.json).",
+    )
+    report.add_argument("output", metavar="OUTPUT", help="a finished run output (path or s3://)")
+    report.add_argument("--max-points", type=_positive_int, default=2000,
+                        help="images drawn in the PCA scatter")
+    report.add_argument("--master", default=None, help="Spark master [default: local[*,4]]")
+    _add_s3_options(report)
+    report.add_argument("--io", default="auto", choices=["auto", "spark", "boto3"],
+                        help="how s3:// data moves (see `run --help`)")
+    report.set_defaults(handler=cmd_report)
 
     sample = sub.add_parser(
         "sample", formatter_class=_Formatter,
@@ -476,8 +496,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         io=args.io,
         spark_conf=_spark_conf(args.conf, args.threads_per_task),
     )
-    result = pipeline.run(config, environ=os.environ)
-    print(summary(result))
+    if not args.report:
+        print(summary(pipeline.run(config, environ=os.environ)))
+        return 0
+    from fruits_p8.spark import build_session
+
+    pipeline.preflight(config)  # user mistakes before Spark starts
+    spark = build_session(config.master, os.environ, config.cache_dir, config.spark_conf)
+    try:
+        print(summary(pipeline.run(config, spark=spark)))
+        print(_report(spark, config.output, _settings(args), config.io, 2000))
+    finally:
+        spark.stop()
+    return 0
+
+
+def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> str:
+    from fruits_p8.io.output import open_output
+    from fruits_p8.pipeline import choose_io
+    from fruits_p8.report import make_report
+
+    output = open_output(output_uri, settings, via="boto3")
+    output.via = choose_io(spark, output.uri, io_mode)
+    result = make_report(spark, output, max_points)
+    lines = [f"  report    {result.location}"]
+    if result.quality:
+        pca, raw = result.quality["pca"], result.quality["raw"]
+        lines.append(f"  quality   logistic regression accuracy {pca['overall']:.1%} on PCA, "
+                     f"{raw['overall']:.1%} on raw features ({pca['test_rows']} test images)")
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fruits_p8.spark import build_session
+
+    spark = build_session(args.master, os.environ, default_cache_dir(os.environ))
+    try:
+        print(_report(spark, args.output, _settings(args), args.io, args.max_points))
+    finally:
+        spark.stop()
     return 0
 
 
@@ -493,7 +550,7 @@ def summary(result) -> str:
         f"  features  {result.output}/features  (Parquet: path, label, features[1280], "
         f"pca[{result.k}])",
         f"  errors    {result.output}/errors",
-        f"  report    {result.output}/run.json",
+        f"  run.json  {result.output}/run.json",
         f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %",
         f"  model     {weights['backbone']}, weights {weights['source']}"
         + ("  (RANDOM: not for real use)" if not weights["pretrained"] else ""),

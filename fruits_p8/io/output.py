@@ -54,7 +54,7 @@ def output_state(names: set[str]) -> str:
         return "absent"
     if SUCCESS in names:
         return "finished"
-    if names <= {FEATURES, ERRORS, REPORT}:
+    if names <= {FEATURES, ERRORS, REPORT, "report"}:
         return "unfinished"
     return "foreign"
 
@@ -111,6 +111,12 @@ class LocalOutput:
         if self.state() != "finished":
             return None
         return spark.read.parquet(str(self.root / name))
+
+    def publish(self, name: str, data: bytes) -> None:
+        """Add a derived file (the HTML report) to the finished output."""
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
     def read_report(self) -> dict | None:
         """run.json of the finished output (None if there is none)."""
@@ -197,6 +203,10 @@ class S3Output:
 
         return read_parquet_boto3(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name],
                                   self.settings)
+
+    def publish(self, name: str, data: bytes) -> None:
+        """Add a derived file (the HTML report) to the finished output."""
+        self._put(f"{self.prefix}/{name}", data)
 
     def read_report(self) -> dict | None:
         """run.json of the finished output (None if there is none)."""

@@ -1,0 +1,82 @@
+"""`fruits-p8 report OUTPUT`: an HTML page and PNGs that show what a run's features are worth.
+
+Reads a finished output (run.json, features, errors), draws the explained variance, a 2-D
+PCA scatter, images per label and stage timings, runs a linear-classifier quality check on
+the PCA and the raw features, and writes report/index.html (self-contained), the PNGs and
+report/quality.json inside the output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from fruits_p8.errors import InputError
+from fruits_p8.io.output import ERRORS, FEATURES
+from fruits_p8.report import page, plots
+from fruits_p8.report.quality import compare
+
+log = logging.getLogger(__name__)
+REPORT_DIR = "report"
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    location: str
+    files: list[str]
+    quality: dict | None
+
+
+def sample_points(features, max_points: int, seed: int = 7):
+    """Up to max_points (label, pc1, pc2) rows, sampled at random (the same each time)."""
+    from pyspark.sql import functions as F
+
+    rows = (features.where(F.size("pca") >= 2)
+            .select("label", F.col("pca")[0].alias("x"), F.col("pca")[1].alias("y"))
+            .orderBy(F.rand(seed)).limit(max_points).collect())
+    points = np.array([[r.x, r.y] for r in rows], dtype=np.float64).reshape(-1, 2)
+    return points, [r.label or "(none)" for r in rows]
+
+
+def make_report(spark, output, max_points: int = 2000, quality_iterations: int = 100
+                ) -> ReportResult:
+    """Build the report of a finished output (LocalOutput or S3Output) and publish it there."""
+    report = output.read_report()
+    if report is None:
+        raise InputError(f"no finished run output at {output.uri} (run `fruits-p8 run` first)")
+    features = output.read_dataset(spark, FEATURES).cache()
+    errors = output.read_dataset(spark, ERRORS)
+    per_label = {r.label or "(none)": r["count"]
+                 for r in features.groupBy("label").count().collect()}
+    errors_per_label = {r.label or "(none)": r["count"]
+                        for r in errors.groupBy("label").count().collect()}
+    error_rows = [r.asDict() for r in errors.select("path", "error_kind")
+                  .orderBy("error_kind", "path").limit(1000).collect()]
+    points, labels = sample_points(features, max_points)
+    log.info("quality check: logistic regression on PCA and on raw features ...")
+    quality = compare(features, quality_iterations)
+    features.unpersist()
+
+    variance = report["pca"]["explained_variance"]
+    images = {
+        "explained_variance.png": plots.explained_variance(
+            variance["per_component"], variance["cumulative"],
+            report["pca"].get("requested_variance")),
+        "images_per_label.png": plots.counts_per_label(per_label, errors_per_label),
+        "timings.png": plots.stage_timings(report["timings_s"]),
+    }
+    if len(points):
+        images["pca_scatter.png"] = plots.pca_scatter(points, labels)
+    html = page.render(report, images, error_rows, quality)
+    quality_json = None if quality is None else {
+        name: {"overall": a.overall, "per_label": a.per_label, "train_rows": a.train_rows,
+               "test_rows": a.test_rows} for name, a in quality.items()}
+    files = {f"{REPORT_DIR}/{name}": data for name, data in images.items()}
+    files[f"{REPORT_DIR}/quality.json"] = (json.dumps(quality_json, indent=2) + "\n").encode()
+    files[f"{REPORT_DIR}/index.html"] = html.encode("utf-8")
+    for name, data in files.items():
+        output.publish(name, data)
+    return ReportResult(f"{output.uri}/{REPORT_DIR}/index.html", sorted(files), quality_json)

@@ -1,0 +1,104 @@
+"""The report as one self-contained HTML page (images inlined as data: URIs)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from fruits_p8.report.quality import Accuracy
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 980px; color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: .5rem 0; } td, th { padding: .2rem .7rem;
+border-bottom: 1px solid #ddd; text-align: left; } th { background: #f4f4f4; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.warn { color: #a61b29; font-weight: 600; } img { max-width: 100%; }
+code { background: #f4f4f4; padding: 0 .2rem; }
+"""
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="num">{_fmt(c)}</td>' if isinstance(c, int | float)
+            else f"<td>{escape(str(c))}</td>" for c in row) + "</tr>"
+        for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return escape(str(value))
+
+
+def _image(name: str, png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}" data-file="{name}">'
+
+
+def render(report: Mapping, images: Mapping[str, bytes], errors: Sequence[Mapping],
+           quality: Mapping[str, Accuracy] | None) -> str:
+    """The page: summary, figures, quality check, errors; every value escaped."""
+    counts, model, pca = report["counts"], report["model"], report["pca"]
+    weights = model["weights"]
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>fruits_p8 report: {escape(str(report.get('output', '')))}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>fruits_p8 run report</h1>",
+        _table(["", ""], [
+            ("input", report.get("input", "")), ("output", report.get("output", "")),
+            ("files", counts["files"]), ("rows with features", counts["rows_written"]),
+            ("errors", counts["errors"]),
+            ("backbone", f"{model['backbone']} ({model['feature_dim']} features)"),
+            ("weights", f"{weights['source']} (sha256 {weights['sha256'][:16]}...)"),
+            ("PCA", f"k = {pca['k']}, {pca['explained_variance']['total']:.1%} of the variance"),
+            ("run time", f"{report['timings_s'].get('total', 0):.1f} s"),
+        ]),
+    ]
+    if model.get("random_weights"):
+        parts.append("<p class='warn'>These features come from RANDOM weights (a test run): "
+                     "they carry no ImageNet knowledge.</p>")
+    sections = (("explained_variance.png", "Explained variance"),
+                ("pca_scatter.png", "PCA projection"),
+                ("images_per_label.png", "Images per label"),
+                ("timings.png", "Time per stage"))
+    for name, title in sections:
+        if name in images:
+            parts += [f"<h2>{escape(title)}</h2>", _image(name, images[name], title)]
+    parts.append("<h2>Quality check: a linear classifier on the features</h2>")
+    if quality is None:
+        parts.append("<p>Not enough labelled images for a train/test split.</p>")
+    else:
+        reduced, raw = quality["pca"], quality["raw"]
+        parts.append(
+            f"<p>Logistic regression (Spark ML, multinomial), trained on {reduced.train_rows} "
+            f"images and tested on {reduced.test_rows} others (split by image path). "
+            f"Accuracy: <b>{reduced.overall:.1%}</b> on the {pca['k']} PCA components, "
+            f"<b>{raw.overall:.1%}</b> on the {model['feature_dim']} raw features.</p>")
+        labels = sorted(set(reduced.per_label) | set(raw.per_label))
+        parts.append(_table(["label", "accuracy (PCA)", "accuracy (raw)"], [
+            (label, reduced.per_label.get(label, float("nan")),
+             raw.per_label.get(label, float("nan"))) for label in labels]))
+    parts.append("<h2>Errors</h2>")
+    if not errors:
+        parts.append("<p>Every file gave features.</p>")
+    else:
+        kinds: dict[str, list[str]] = {}
+        for row in errors:
+            kinds.setdefault(row["error_kind"], []).append(row["path"])
+        parts.append(_table(["kind", "files", "examples"], [
+            (kind, len(paths), ", ".join(paths[:3])) for kind, paths in sorted(kinds.items())]))
+    duplicates = report.get("duplicates")
+    if duplicates and duplicates.get("files"):
+        parts.append(f"<p class='warn'>{duplicates['files']} files share their content with "
+                     f"another file ({duplicates['groups_across_labels']} groups across "
+                     "labels): see run.json.</p>")
+    parts.append("<h2>Versions</h2>")
+    parts.append(_table(["package", "version"], sorted(report.get("versions", {}).items())))
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,61 @@
+"""What the features are worth: a linear classifier on PCA features vs raw features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Test accuracy overall and per label, with the split sizes."""
+
+    overall: float
+    per_label: dict[str, float]
+    train_rows: int
+    test_rows: int
+
+
+def split_by_image(df, test_share: float = 0.2, seed: int = 7):
+    """Deterministic train/test split by image: a hash of the path decides, not row order."""
+    from pyspark.sql import functions as F
+
+    bucket = (F.abs(F.xxhash64(F.col("path"), F.lit(seed))) % 1000) / 1000.0
+    marked = df.withColumn("_test", bucket < F.lit(test_share))
+    return marked.where(~F.col("_test")).drop("_test"), marked.where(F.col("_test")).drop("_test")
+
+
+def linear_accuracy(train, test, column: str, max_iter: int = 100) -> Accuracy:
+    """Spark ML LogisticRegression (multinomial) on one array<float> column."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.feature import StringIndexer
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    indexer = StringIndexer(inputCol="label", outputCol="y", handleInvalid="keep").fit(train)
+    prepare = [array_to_vector(column).alias("x"), "label"]
+    train_v = indexer.transform(train.select(*prepare))
+    test_v = indexer.transform(test.select(*prepare))
+    model = LogisticRegression(featuresCol="x", labelCol="y", maxIter=max_iter,
+                               family="multinomial").fit(train_v)
+    scored = model.transform(test_v).withColumn("hit", (F.col("y") == F.col("prediction"))
+                                                .cast("double"))
+    rows = scored.groupBy("label").agg(F.avg("hit").alias("acc"), F.count("*").alias("n"))
+    per_label = {r.label: float(r.acc) for r in rows.collect()}
+    overall = scored.agg(F.avg("hit")).first()[0]
+    return Accuracy(float(overall or 0.0), dict(sorted(per_label.items())), train_v.count(),
+                    test_v.count())
+
+
+def compare(features, max_iter: int = 100) -> dict[str, Accuracy] | None:
+    """Accuracy on `pca` and on raw `features`, same split; None with too few images."""
+    labelled = features.where("label is not null").select("path", "label", "features", "pca")
+    train, test = split_by_image(labelled)
+    train, test = train.cache(), test.cache()
+    try:
+        if test.count() == 0 or train.select("label").distinct().count() < 2:
+            return None
+        return {"pca": linear_accuracy(train, test, "pca", max_iter),
+                "raw": linear_accuracy(train, test, "features", max_iter)}
+    finally:
+        train.unpersist()
+        test.unpersist()
