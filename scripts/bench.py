@@ -139,7 +139,7 @@ def _forward_rate(model: str, threads: int, batch: int, seconds: float, cache: s
     backbone = get_backbone(model)
     weights = load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
                            WeightsContext(Path(cache)))
-    forward = compile_forward(backbone, weights.arrays, batch)
+    forward = compile_forward(backbone, weights.arrays)
     pixels = np.random.default_rng(0).integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8)
     forward(pixels)
     forward(pixels)
@@ -259,7 +259,7 @@ def predict_batch(spark, root: str, model: str, batch: int, partitions: int,
         from fruits_p8.features.backbones import get_backbone as lookup
         from fruits_p8.features.featurizer import compile_forward
 
-        forward = compile_forward(lookup(name), shared.value, batch)
+        forward = compile_forward(lookup(name), shared.value)
 
         def predict(inputs: np.ndarray) -> np.ndarray:
             return forward(inputs.reshape(-1, 224, 224, 3).astype(np.uint8))

@@ -1,8 +1,8 @@
 """CNN features for a DataFrame of images, the `predict_batch_udf` way.
 
 The driver loads the weights once and broadcasts them; each Python worker builds the model
-once (cached for the life of the reused worker) and feeds it fixed-size batches through a
-compiled `tf.function`. Rows stream through Arrow record batches: memory stays bounded and
+once (cached for the life of the reused worker) and feeds it batches of `batch_size` images
+through a compiled `tf.function`. Rows stream through Arrow record batches: memory stays bounded and
 no pandas object columns are made. Every input row comes out, with features or an error.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -22,8 +21,6 @@ from fruits_p8.features.fold import fold_batch_norms
 from fruits_p8.features.preprocess import ImageError, decode_rgb
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
-
-log = logging.getLogger(__name__)
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -39,9 +36,9 @@ class ModelSpec:
 
 
 def compile_forward(
-    backbone: Backbone, arrays: Iterable[np.ndarray], batch_size: int, fold_bn: bool = True
+    backbone: Backbone, arrays: Iterable[np.ndarray], fold_bn: bool = True
 ) -> Forward:
-    """uint8 pixels (n <= batch_size, s, s, 3) -> float32 features (n, d), graph-compiled once,
+    """uint8 pixels (n, s, s, 3) -> float32 features (n, d), graph-compiled once,
     with BatchNorm folded into the convolutions (same outputs to float rounding, ~2x faster).
 
     The batch dimension is left open: a partition's last, partial batch runs at its own size
@@ -73,8 +70,7 @@ class WorkerModels:
     def get(self, spec: ModelSpec, arrays: Callable[[], Iterable[np.ndarray]]) -> Forward:
         if spec not in self._models:
             import_tensorflow(spec.threads)
-            self._models[spec] = compile_forward(get_backbone(spec.backbone), arrays(),
-                                                 spec.batch_size)
+            self._models[spec] = compile_forward(get_backbone(spec.backbone), arrays())
             self.builds += 1
         return self._models[spec]
 

@@ -30,7 +30,7 @@ def test_features_equal_a_direct_model_call_and_models_are_built_once(spark, sam
     # One model per Python worker (a pool Spark keeps across jobs), not one per task.
     assert 1 <= featurizer.counters.builds.value < 6
     by_path = {r.path.removeprefix("file:"): r for r in rows}
-    forward = compile_forward(backbone, weights.arrays, 8)
+    forward = compile_forward(backbone, weights.arrays)
     pixels = np.stack([decode_rgb(f.read_bytes(), 224) for f in files[:8]])
     expected = forward(pixels)
     for file, want in zip(files[:8], expected, strict=True):

@@ -104,8 +104,8 @@ def test_lite0_pretrained_features_differ_from_random(lite0_weights, tmp_path):
     random = load_weights(backbone, "random", WeightsContext(tmp_path, seed=0))
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
-    pretrained = compile_forward(backbone, weights.arrays, 4)(pixels)
-    untrained = compile_forward(backbone, random.arrays, 4)(pixels)
+    pretrained = compile_forward(backbone, weights.arrays)(pixels)
+    untrained = compile_forward(backbone, random.arrays)(pixels)
     assert pretrained.shape == untrained.shape == (4, 1280)
     assert np.isfinite(pretrained).all() and (pretrained >= 0).all()  # ReLU6 then mean
     assert not np.allclose(pretrained, untrained, atol=1e-2)
