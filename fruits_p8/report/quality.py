@@ -15,13 +15,18 @@ class Accuracy:
     test_rows: int
 
 
-def split_by_image(df, test_share: float = 0.2, seed: int = 7):
-    """Deterministic train/test split by image: a hash of the path decides, not row order."""
+def split_by_image(df, test_share: float = 0.2):
+    """Deterministic train/test split by image: the test set is exactly the `test_share` of
+    images with the smallest hash of their path (only the hashes go to the driver)."""
     from pyspark.sql import functions as F
 
-    bucket = (F.abs(F.xxhash64(F.col("path"), F.lit(seed))) % 1000) / 1000.0
-    marked = df.withColumn("_test", bucket < F.lit(test_share))
-    return marked.where(~F.col("_test")).drop("_test"), marked.where(F.col("_test")).drop("_test")
+    hashed = df.withColumn("_h", F.xxhash64("path"))
+    values = sorted(r._h for r in hashed.select("_h").collect())
+    if not values:
+        return df, df
+    cut = values[min(len(values) - 1, int(len(values) * test_share))]
+    test = hashed.where(F.col("_h") < cut).drop("_h")
+    return hashed.where(F.col("_h") >= cut).drop("_h"), test
 
 
 def linear_accuracy(train, test, column: str, max_iter: int = 100) -> Accuracy:

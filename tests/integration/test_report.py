@@ -89,8 +89,7 @@ def test_quality_check_compares_pca_and_raw_features(reported):
     labels = {s.label for s in STYLES[:4]}
     for name in ("pca", "raw"):
         assert set(quality[name]["per_label"]) <= labels
-        assert quality[name]["train_rows"] + quality[name]["test_rows"] == 60
-        assert quality[name]["test_rows"] >= 5
+        assert (quality[name]["train_rows"], quality[name]["test_rows"]) == (48, 12)
     # drawn fruit of four kinds are easy to tell apart from ImageNet features
     assert quality["raw"]["overall"] >= 0.8
     assert quality["pca"]["overall"] >= 0.7
