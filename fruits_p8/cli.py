@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"folder of <Label>/<image> files: a path or file:/s3:// URI "
                     f"[default: generated sample in {DEFAULT_SAMPLE}]")
     io.add_argument("--output", default=DEFAULT_OUTPUT,
-                    help="output folder (path or URI); must not exist unless --overwrite")
+                    help="output folder (path or URI); a finished output there is only "
+                    "replaced with --overwrite or --incremental")
     io.add_argument("--overwrite", action="store_true",
                     help="replace an existing output (atomically, once the new one is complete)")
     io.add_argument("--incremental", action="store_true",
@@ -121,15 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Spark master [default: spark-submit's, else local[*,4]: all cores, "
                        "4 attempts per task]")
     spark.add_argument("--partitions", type=_positive_int, default=None,
-                       help="tasks for the CNN stage [default: 4 per core, fewer for tiny inputs]")
+                       help="tasks for the CNN stage [default: a multiple of the cores, "
+                       ">= 2000 images per task, at most 4 per core]")
     spark.add_argument("--threads-per-task", type=_positive_int, default=None,
                        help="CPU threads each CNN task uses (sets spark.task.cpus) [default: 1]")
     spark.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                        help="extra Spark setting; repeatable")
-    _add_s3_options(run)
-    run.add_argument("--io", default="auto", choices=["auto", "spark", "boto3"],
-                     help="how s3:// data moves: spark (EMRFS/S3A), boto3 (executors call S3 "
-                     "themselves; for Spark without S3 jars), auto (spark where it can)")
+    _add_s3_options(run, transport=True)
     run.add_argument("--cache-dir", type=Path, default=None,
                      help="cache for converted weights [default: $FRUITS_P8_CACHE or "
                      "~/.cache/fruits_p8]")
@@ -148,9 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--max-points", type=_positive_int, default=2000,
                         help="images drawn in the PCA scatter")
     report.add_argument("--master", default=None, help="Spark master [default: local[*,4]]")
-    _add_s3_options(report)
-    report.add_argument("--io", default="auto", choices=["auto", "spark", "boto3"],
-                        help="how s3:// data moves (see `run --help`)")
+    _add_s3_options(report, transport=True)
     report.set_defaults(handler=cmd_report)
 
     sample = sub.add_parser(
@@ -397,12 +394,17 @@ def cmd_emr_terminate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_s3_options(parser: argparse.ArgumentParser) -> None:
+def _add_s3_options(parser: argparse.ArgumentParser, transport: bool = False) -> None:
     group = parser.add_argument_group("S3 (credentials come from the standard AWS chain)")
     group.add_argument("--region", default=DEFAULT_REGION, help="AWS region of the bucket")
     group.add_argument("--endpoint-url", default=None,
                        help="S3-compatible endpoint (MinIO, moto...) [default: AWS, or "
                        "$AWS_ENDPOINT_URL]")
+    if transport:
+        group.add_argument("--io", default="auto", choices=["auto", "spark", "boto3"],
+                           help="how s3:// data moves: spark (EMRFS/S3A), boto3 (executors "
+                           "call S3 themselves; for Spark without S3 jars), auto (spark "
+                           "where it can)")
 
 
 def _settings(args: argparse.Namespace):
