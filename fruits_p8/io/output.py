@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fruits_p8.errors import OutputExistsError
+from fruits_p8.errors import OutputExistsError, UsageError
 from fruits_p8.io.paths import is_s3, local_path, split_s3
 from fruits_p8.io.s3 import S3Settings, list_objects, list_prefix, storage_error
 
@@ -155,6 +155,9 @@ class S3Output:
     def __post_init__(self) -> None:
         self.uri = self.uri.rstrip("/")
         self.bucket, self.prefix = split_s3(self.uri)
+        if not self.prefix:
+            raise UsageError(f"--output needs a folder inside the bucket, e.g. "
+                             f"{self.uri}/features")
 
     @property
     def staging(self) -> str:

@@ -69,3 +69,13 @@ def test_abort_removes_the_staging_folder(tmp_path):
     staged(out, "x")
     out.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_s3_output_needs_a_folder_inside_the_bucket():
+    from fruits_p8.errors import UsageError
+    from fruits_p8.io.output import open_output
+    from fruits_p8.io.s3 import S3Settings
+
+    with pytest.raises(UsageError, match="s3://bucket/features"):
+        open_output("s3://bucket/", S3Settings(), via="boto3")
+    assert open_output("s3://bucket/out", S3Settings(), via="boto3").prefix == "out"
