@@ -181,3 +181,29 @@ def test_cli_upload_ls_run(s3, sample_dir, cache_dir, tmp_path):
     assert missing.stderr.strip() == ("fruits-p8: error: bucket no-such-bucket-here does not "
                                       "exist (use --create-bucket with upload, or check the name)")
     assert "testing" not in run.stderr + up.stderr  # credentials are never logged
+
+
+def test_weights_from_s3_are_fetched_once_and_loaded(s3, tmp_path):
+    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
+    from fruits_p8.io.s3 import download
+
+    settings, bucket = s3
+    backbone = get_backbone("mobilenet_v2")
+    source = load_weights(backbone, "random", WeightsContext(tmp_path, seed=5))
+    model = backbone.build_features()
+    model.set_weights(list(source.arrays))
+    model.save_weights(str(tmp_path / "mobilenet.weights.h5"))
+    client = settings.client()
+    client.create_bucket(Bucket=bucket, CreateBucketConfiguration={
+        "LocationConstraint": "eu-west-3"})
+    client.upload_file(str(tmp_path / "mobilenet.weights.h5"), bucket, "w/mobilenet.weights.h5")
+    ctx = WeightsContext(tmp_path / "cache", fetch=lambda uri, folder: download(
+        settings, uri, folder))
+    uri = f"s3://{bucket}/w/mobilenet.weights.h5"
+    loaded = load_weights(backbone, uri, ctx)
+    assert loaded.pretrained and loaded.source == uri
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.arrays, source.arrays, strict=True))
+    cached = tmp_path / "cache" / "downloads" / bucket / "w" / "mobilenet.weights.h5"
+    assert cached.is_file()
+    with pytest.raises(StorageError):
+        load_weights(backbone, f"s3://{bucket}/w/missing.h5", ctx)
