@@ -19,8 +19,14 @@ from dataclasses import dataclass, field
 
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
-from fruits_p8.errors import InputError, WeightsError
-from fruits_p8.features.backbones import Backbone, WeightsContext, get_backbone, load_weights
+from fruits_p8.errors import InputError
+from fruits_p8.features.backbones import (
+    Backbone,
+    WeightsContext,
+    check_weights_spec,
+    get_backbone,
+    load_weights,
+)
 from fruits_p8.features.featurizer import Featurizer
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
@@ -131,16 +137,6 @@ def preflight(config: RunConfig) -> Plan:
     if config.k is not None:
         check_k(config.k, backbone.feature_dim)
     return Plan(resolve_input(config.input, settings), output, backbone)
-
-
-def check_weights_spec(backbone: Backbone, spec: str) -> None:
-    """A weights file named on the command line must exist (its content is read later)."""
-    from pathlib import Path
-
-    if spec in ("auto", "random", *backbone.named_sources) or "://" in spec:
-        return
-    if not Path(spec).expanduser().is_file() and not spec.isidentifier():
-        raise WeightsError(f"weights file not found: {spec}")
 
 
 def run(

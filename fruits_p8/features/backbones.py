@@ -204,21 +204,37 @@ def get_backbone(name: str) -> Backbone:
         raise UsageError(f"unknown model {name!r}; choose from {', '.join(BACKBONES)}") from None
 
 
-def load_weights(backbone: Backbone, spec: str, ctx: WeightsContext) -> Weights:
-    """Resolve a weights spec: auto | random | a named source | a local path | s3://..."""
+def weights_kind(backbone: Backbone, spec: str) -> str:
+    """What a weights spec names: random, named (a source of the backbone), remote or file."""
     if spec == "auto":
         spec = backbone.default_weights
     if spec == "random":
-        return _random(backbone, ctx)
+        return "random"
     if spec in backbone.named_sources or (spec.isidentifier() and not Path(spec).exists()):
-        return backbone.load_named(spec, ctx)
-    path = Path(spec)
-    if "://" in spec:
+        return "named"
+    return "remote" if "://" in spec else "file"
+
+
+def check_weights_spec(backbone: Backbone, spec: str) -> None:
+    """A weights file named by the user must exist (its content is read later)."""
+    if weights_kind(backbone, spec) == "file" and not Path(spec).expanduser().is_file():
+        raise WeightsError(f"weights file not found: {spec}")
+
+
+def load_weights(backbone: Backbone, spec: str, ctx: WeightsContext) -> Weights:
+    """Resolve a weights spec: auto | random | a named source | a local path | s3://..."""
+    kind = weights_kind(backbone, spec)
+    if kind == "random":
+        return _random(backbone, ctx)
+    if kind == "named":
+        return backbone.load_named(backbone.default_weights if spec == "auto" else spec, ctx)
+    if kind == "remote":
         if ctx.fetch is None:
             raise WeightsError(f"no way to fetch {spec} in this run")
         path = ctx.fetch(spec, ctx.cache_dir / "downloads")
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {spec}")
+    else:
+        check_weights_spec(backbone, spec)
+        path = Path(spec).expanduser()
     return backbone.load_file(path, spec, ctx)
 
 

@@ -131,3 +131,24 @@ def test_lite0_block_layout_matches_the_checkpoint():
         project = state[f"_blocks.{block.index}._project_conv.weight"]
         assert dw.shape[2:] == (block.kernel, block.kernel)
         assert project.shape[:2] == (block.channels_out, block.channels_in * block.expand)
+
+
+def test_weights_specs_are_classified_once_for_preflight_and_loading(tmp_path, monkeypatch):
+    from fruits_p8.features.backbones import check_weights_spec, weights_kind
+
+    lite0, mobilenet = get_backbone("efficientnet_lite0"), get_backbone("mobilenet_v2")
+    assert weights_kind(lite0, "auto") == weights_kind(lite0, "package") == "named"
+    assert weights_kind(mobilenet, "auto") == "named"
+    assert weights_kind(mobilenet, "random") == "random"
+    assert weights_kind(mobilenet, "s3://b/w.h5") == "remote"
+    assert weights_kind(mobilenet, "w.h5") == "file"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(WeightsError, match="not found"):
+        check_weights_spec(mobilenet, "~/w.h5")
+    source = load_weights(mobilenet, "random", WeightsContext(tmp_path, seed=1))
+    model = mobilenet.build_features()
+    model.set_weights(list(source.arrays))
+    model.save_weights(str(tmp_path / "w.weights.h5"))
+    check_weights_spec(mobilenet, "~/w.weights.h5")
+    loaded = load_weights(mobilenet, "~/w.weights.h5", WeightsContext(tmp_path))
+    assert loaded.sha256 != source.sha256 and loaded.pretrained  # a file, hashed as a file
