@@ -347,27 +347,12 @@ def cmd_emr_run(args: argparse.Namespace) -> int:
         print(f"follow it with: fruits-p8 emr status {cluster_id} --region {settings.region}")
         return 0
     watch = runner.ClusterWatch(emr, say=lambda line: log.info("%s", line))
-    if args.cluster_id:
-        outcome = runner.Outcome(cluster_id, "RUNNING")
-        outcome.steps = _wait_steps(emr, cluster_id, step_ids, watch)
-    else:
-        outcome = watch.wait(cluster_id, step_ids)
+    outcome = watch.wait(cluster_id, step_ids, own_cluster=not args.cluster_id)
     if not outcome.succeeded:
         raise runner.explain_failure(outcome)
     print(f"done: features in {settings.output} (run.json beside them)")
     print(f"cost: {runner.describe_cost(cost, outcome)}")
     return 0
-
-
-def _wait_steps(emr, cluster_id: str, step_ids: list[str], watch) -> dict[str, str]:
-    from fruits_p8.emr.runner import FINAL_STEP_STATES
-
-    while True:
-        states = {s: emr.describe_step(ClusterId=cluster_id, StepId=s)["Step"]["Status"]["State"]
-                  for s in step_ids}
-        if all(state in FINAL_STEP_STATES for state in states.values()):
-            return states
-        watch.sleep(watch.poll_s)
 
 
 def cmd_emr_status(args: argparse.Namespace) -> int:

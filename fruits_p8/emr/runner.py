@@ -90,9 +90,11 @@ class ClusterWatch:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.emr, self.say, self.poll_s, self.sleep, self.clock = emr, say, poll_s, sleep, clock
 
-    def wait(self, cluster_id: str, step_ids: list[str], timeout_s: float = 6 * 3600) -> Outcome:
-        """Until every step and the cluster have ended; KeyboardInterrupt terminates the
-        cluster (it would otherwise keep costing money)."""
+    def wait(self, cluster_id: str, step_ids: list[str], timeout_s: float = 6 * 3600,
+             own_cluster: bool = True) -> Outcome:
+        """Until our cluster has ended (its steps with it), or, on a cluster that is not
+        ours, until its steps have ended. Interrupting or timing out terminates our cluster
+        (it would otherwise keep costing money), never someone else's."""
         begin = self.clock()
         seen: dict[str, str] = {}
         try:
@@ -112,27 +114,33 @@ class ClusterWatch:
                     if seen.get(step_id) != steps[step_id]:
                         seen[step_id] = steps[step_id]
                         self.say(f"step {step['Name']} ({step_id}): {steps[step_id]}")
-                if state in FINAL_CLUSTER_STATES:
-                    return self._outcome(cluster_id, cluster, steps)
+                steps_done = all(s in FINAL_STEP_STATES for s in steps.values())
+                if state in FINAL_CLUSTER_STATES or (steps_done and not own_cluster):
+                    return self._outcome(cluster_id, cluster, steps, own_cluster)
                 if self.clock() - begin > timeout_s:
-                    self.terminate(cluster_id, "timed out waiting")
+                    if own_cluster:
+                        self.terminate(cluster_id, "timed out waiting")
                     raise EmrError(f"gave up waiting for {cluster_id} after "
-                                   f"{timeout_s / 3600:.1f} h; it was terminated")
+                                   f"{timeout_s / 3600:.1f} h"
+                                   + ("; it was terminated" if own_cluster else ""))
                 self.sleep(self.poll_s)
         except KeyboardInterrupt:
-            self.terminate(cluster_id, "interrupted")
+            if own_cluster:
+                self.terminate(cluster_id, "interrupted")
             raise
 
     def terminate(self, cluster_id: str, why: str) -> None:
         self.say(f"terminating {cluster_id} ({why})")
         self.emr.terminate_job_flows(JobFlowIds=[cluster_id])
 
-    def _outcome(self, cluster_id: str, cluster: dict, steps: dict[str, str]) -> Outcome:
+    def _outcome(self, cluster_id: str, cluster: dict, steps: dict[str, str],
+                 own_cluster: bool) -> Outcome:
         status = cluster["Status"]
         outcome = Outcome(cluster_id, status["State"], steps,
                           reason=status.get("StateChangeReason", {}).get("Message", ""))
-        outcome.hours = _hours(status.get("Timeline", {}), datetime.now(
-            status.get("Timeline", {}).get("CreationDateTime", datetime.now()).tzinfo))
+        if own_cluster:  # someone else's cluster is not this run's cost
+            outcome.hours = _hours(status.get("Timeline", {}), datetime.now(
+                status.get("Timeline", {}).get("CreationDateTime", datetime.now()).tzinfo))
         for step_id, state in steps.items():
             if state != "COMPLETED":
                 step = self.emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]

@@ -304,3 +304,17 @@ def test_interrupting_the_wait_terminates_the_cluster():
         watch.wait("j-1", ["s-1"])
     stubber.assert_no_pending_responses()
     assert said[-1] == "terminating j-1 (interrupted)"
+
+
+def test_on_a_cluster_that_is_not_ours_the_wait_ends_with_the_steps_and_never_terminates():
+    failure = {"Reason": "Unknown Error.", "Message": "fruits-p8: error: output exists"}
+    watch, stubber, said = watch_through([
+        ("describe_cluster", cluster("WAITING")), ("describe_step", step("RUNNING")),
+        ("describe_cluster", cluster("WAITING")), ("describe_step", step("FAILED", failure)),
+        ("describe_step", step("FAILED", failure)),
+    ])
+    outcome = watch.wait("j-1", ["s-1"], own_cluster=False)
+    stubber.assert_no_pending_responses()  # no terminate_job_flows was sent
+    assert outcome.cluster_state == "WAITING" and outcome.hours == 0.0
+    assert "output exists" in str(runner.explain_failure(outcome))
+    assert not any(line.startswith("terminating") for line in said)
