@@ -169,13 +169,14 @@ class S3Output:
         except Exception as exc:
             raise storage_error(exc, uri, self.settings) from None
 
-    def _top_names(self, keys: list[str]) -> set[str]:
-        return {k[len(self.prefix) + 1:].split("/", 1)[0] for k in keys}
+    def state(self, keys: list[str] | None = None) -> str:
+        """output_state of what is under the prefix (listed unless `keys` are given)."""
+        keys = self._keys(self.uri) if keys is None else keys
+        return output_state({k[len(self.prefix) + 1:].split("/", 1)[0] for k in keys})
 
     def check(self, overwrite: bool) -> None:
         """Refuse early if a finished output (or anything not ours) may not be replaced."""
-        check_replaceable(output_state(self._top_names(self._keys(self.uri))), self.uri,
-                          overwrite)
+        check_replaceable(self.state(), self.uri, overwrite)
 
     def begin(self) -> None:
         """Clear staging prefixes left by killed runs of this output."""
@@ -198,7 +199,7 @@ class S3Output:
 
     def read_dataset(self, spark, name: str):
         """A dataset of the finished output (None if there is none)."""
-        if output_state(self._top_names(self._keys(self.uri))) != "finished":
+        if self.state() != "finished":
             return None
         if self.via == "spark":
             return spark.read.parquet(f"{self.uri}/{name}")
@@ -214,8 +215,7 @@ class S3Output:
     def read_report(self) -> dict | None:
         """run.json of the finished output (None if there is none)."""
         keys = self._keys(self.uri)
-        if output_state(self._top_names(keys)) != "finished" or \
-                f"{self.prefix}/{REPORT}" not in keys:
+        if self.state(keys) != "finished" or f"{self.prefix}/{REPORT}" not in keys:
             return None
         try:
             body = self.settings.client().get_object(Bucket=self.bucket,
@@ -232,7 +232,7 @@ class S3Output:
         staged = self._keys(self.staging)
         try:
             old = self._keys(self.uri)
-            check_replaceable(output_state(self._top_names(old)), self.uri, overwrite)
+            check_replaceable(self.state(old), self.uri, overwrite)
             success = f"{self.prefix}/{SUCCESS}"
             if success in old:
                 client.delete_object(Bucket=self.bucket, Key=success)

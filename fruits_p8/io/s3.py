@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +16,6 @@ from datetime import datetime
 
 from fruits_p8.errors import StorageError
 from fruits_p8.io.paths import split_s3
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

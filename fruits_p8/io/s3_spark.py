@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import io
-import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,8 +18,6 @@ import pyarrow.parquet as pq
 
 from fruits_p8.io.paths import label_from_path, parse_location, split_s3
 from fruits_p8.io.s3 import S3Settings, list_objects, storage_error
-
-log = logging.getLogger(__name__)
 
 FETCH_THREADS = 16
 LISTING_SCHEMA = "path string, label string, length long, modificationTime timestamp"
