@@ -203,7 +203,7 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         good = featurized.where(F.col("error_kind").isNull())
         with timings.stage("fit_reducer"):
             model = Reducer(config.k, config.variance, config.pca_solver).fit(
-                good, backbone.feature_dim, rows
+                good, backbone.feature_dim, rows, moments=featurizer.counters.moments.value
             )
         log.info("PCA keeps k=%d components, %.1f %% of the variance",
                  model.k, 100 * float(model.pca.cumulative[-1]))
@@ -311,6 +311,7 @@ def build_report(config: RunConfig, files: int, rows: int, errors: int, model: R
             "requested_k": config.k,
             "requested_variance": config.variance,
             "solver": config.pca_solver,
+            "fit_passes": model.passes,
             "constant_features": model.scaler.constant_features,
             "explained_variance": explained_variance_section(model.explained,
                                                              model.pca.cumulative),

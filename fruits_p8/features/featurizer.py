@@ -21,6 +21,7 @@ from fruits_p8.features.fold import fold_batch_norms
 from fruits_p8.features.preprocess import ImageError, decode_rgb
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
+from fruits_p8.reduce.moments import Moments
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -81,11 +82,13 @@ WORKER_MODELS = WorkerModels()
 
 @dataclass
 class BatchStats:
-    """What one call of featurize_batches did: images through the CNN, errors, batches run."""
+    """What one call of featurize_batches did: images through the CNN, errors, batches run,
+    and (when given a Moments) the moments of the features it emitted."""
 
     images: int = 0
     errors: int = 0
     batches: int = 0
+    moments: Moments | None = None
 
 
 def featurize_batches(
@@ -127,6 +130,8 @@ def featurize_batches(
         tail = len(ok_rows) % batch_size
         if tail:
             _run_batch(forward, pixels, ok_rows[-tail:], features, stats)
+        if stats.moments is not None and ok_rows:
+            stats.moments.add(features[ok_rows])
         digests = [hashlib.sha256(data).hexdigest() if data is not None else None
                    for data in contents]
         yield _output_batch(record, digests, features, kinds, messages, feature_dim)
@@ -177,11 +182,25 @@ def output_schema(input_schema) -> str:
 
 @dataclass(frozen=True)
 class Counters:
-    """Accumulators a task adds to: images through the CNN, error rows, models built."""
+    """Accumulators a task adds to: images through the CNN, error rows, models built, and the
+    moments (n, sum, X^T X) of the features made, so that a Reducer needs no pass of its own."""
 
     images: object
     errors: object
     builds: object
+    moments: object
+
+
+class MomentsSum:
+    """AccumulatorParam for Moments; None is the zero, so no task ships a zero matrix."""
+
+    def zero(self, value: Moments | None) -> None:
+        return None
+
+    def addInPlace(self, total: Moments | None, part: Moments | None) -> Moments | None:
+        if total is None or part is None:
+            return part if total is None else total
+        return total.merge(part)
 
 
 class Featurizer:
@@ -189,7 +208,8 @@ class Featurizer:
     digest (sha256 of the bytes), features (array<float>), error_kind and error.
 
     Counters (Spark accumulators) tell afterwards how many images went through the CNN and
-    how many models the workers built: the proof that the CNN ran once per image.
+    how many models the workers built (the proof that the CNN ran once per image), and hold
+    the moments of the features for `Reducer.fit(..., moments=)`.
     """
 
     def __init__(
@@ -215,7 +235,8 @@ class Featurizer:
         sc = spark.sparkContext
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(self.arrow_records))
         shared = sc.broadcast(list(self.weights.arrays))
-        self.counters = Counters(sc.accumulator(0), sc.accumulator(0), sc.accumulator(0))
+        self.counters = Counters(sc.accumulator(0), sc.accumulator(0), sc.accumulator(0),
+                                 sc.accumulator(None, MomentsSum()))
         spec = ModelSpec(self.backbone.name, self.weights.sha256, self.batch_size,
                          self.threads_per_task)
         run = functools.partial(featurize_partition, spec, shared, self.counters)
@@ -231,8 +252,9 @@ def featurize_partition(
     builds_before = WORKER_MODELS.builds
     forward = WORKER_MODELS.get(spec, lambda: shared.value)
     counters.builds.add(WORKER_MODELS.builds - builds_before)
-    stats = BatchStats()
+    stats = BatchStats(moments=Moments.empty(backbone.feature_dim))
     yield from featurize_batches(batches, forward, backbone.input_size, spec.batch_size,
                                  backbone.feature_dim, stats)
     counters.images.add(stats.images)
     counters.errors.add(stats.errors)
+    counters.moments.add(stats.moments)

@@ -8,11 +8,11 @@ transform through Spark ML's StandardScalerModel and PCAModel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fruits_p8.reduce.moments import principal_components, standardise
+from fruits_p8.reduce.moments import Moments, principal_components, standardise
 from fruits_p8.reduce.pca import PcaFit, check_k, fit_pca, k_for_variance
 from fruits_p8.reduce.scaler import ScalerFit, fit_scaler, to_array, to_vector
 
@@ -24,12 +24,14 @@ _VECTOR, _SCALED, _PCA_VECTOR = "_features_vec", "_scaled_vec", "_pca_vec"
 
 @dataclass(frozen=True)
 class ReducerModel:
-    """Fitted scaler + PCA; transform adds an array<float> column of k components."""
+    """Fitted scaler + PCA; transform adds an array<float> column of k components.
+    `passes` is how many times the fit read the data (0 when it was given the moments)."""
 
     scaler: ScalerFit
     pca: PcaFit
     input_col: str = "features"
     output_col: str = "pca"
+    passes: int = 1
 
     @property
     def k(self) -> int:
@@ -64,18 +66,28 @@ class Reducer:
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
 
-    def fit(self, df, n_features: int, n_rows: int) -> ReducerModel:
-        """Fit on `df` (cache it first: the gram solver reads it once, spark twice)."""
+    def fit(self, df, n_features: int, n_rows: int,
+            moments: Moments | None = None) -> ReducerModel:
+        """Fit on `df` (cache it first: the gram solver reads it once, spark twice).
+
+        `moments` of exactly these `n_rows` rows (as the Featurizer sums them) spare the gram
+        solver its pass over `df`; moments of any other count are ignored.
+        """
         if self.k is not None:
             check_k(self.k, n_features, n_rows)
         if self.solver == "spark":
             return self._fit_spark(df, n_features, n_rows)
-        return self._fit_gram(df, n_features)
+        if moments is not None and moments.n == n_rows:
+            return self.fit_moments(moments)
+        from fruits_p8.reduce.spark_ml import collect_moments
 
-    def _fit_gram(self, df, n_features: int) -> ReducerModel:
-        from fruits_p8.reduce.spark_ml import collect_moments, pca_model, scaler_model
+        return replace(self.fit_moments(collect_moments(df, self.input_col, n_features)),
+                       passes=1)
 
-        moments = collect_moments(df, self.input_col, n_features)
+    def fit_moments(self, moments: Moments) -> ReducerModel:
+        """The gram solver on moments already summed: no Spark job, an eigen-solve."""
+        from fruits_p8.reduce.spark_ml import pca_model, scaler_model
+
         stats = standardise(moments)
         components = principal_components(stats.correlation)
         k = self.k if self.k is not None else k_for_variance(components.ratios, self.variance)
@@ -83,11 +95,11 @@ class Reducer:
         scaler = ScalerFit(scaler_model(stats.mean, stats.std, _VECTOR, _SCALED),
                            stats.mean, stats.std)
         pca = PcaFit(pca_model(components.axes[:, :k], ratios, _SCALED, _PCA_VECTOR), k, ratios)
-        return ReducerModel(scaler, pca, self.input_col, self.output_col)
+        return ReducerModel(scaler, pca, self.input_col, self.output_col, passes=0)
 
     def _fit_spark(self, df, n_features: int, n_rows: int) -> ReducerModel:
         vectors = to_vector(df, self.input_col, _VECTOR)
         scaler = fit_scaler(vectors, _VECTOR, _SCALED)
         pca = fit_pca(scaler.model.transform(vectors), _SCALED, _PCA_VECTOR,
                       n_features=n_features, n_rows=n_rows, k=self.k, variance=self.variance)
-        return ReducerModel(scaler, pca, self.input_col, self.output_col)
+        return ReducerModel(scaler, pca, self.input_col, self.output_col, passes=2)

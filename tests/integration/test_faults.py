@@ -114,6 +114,7 @@ def test_incremental_featurizes_only_new_and_changed_images(spark, sample_dir, c
     changed_path = next(p for p in after if p.endswith("Test/Banana/0_100.jpg"))
     assert not np.allclose(after[changed_path]["features"], before[changed_path]["features"])
     assert len(after[changed_path]["pca"]) == 3  # scaler and PCA refitted over all rows
+    assert second.report["pca"]["fit_passes"] == 1  # the featurizer saw only 4 of the rows
 
     third = pipeline.run(config(root, out, cache_dir, incremental=True), spark=spark)
     assert third.report["counts"]["cnn_images"] == 0

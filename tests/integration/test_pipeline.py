@@ -3,12 +3,14 @@
 import json
 import shutil
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, ParameterError
+from fruits_p8.reduce import Reducer
 from tests.conftest import TEST_SPLITS, TEST_STYLES
 
 pytestmark = pytest.mark.spark
@@ -63,6 +65,19 @@ def test_report_reconciles_and_proves_one_cnn_pass(default_run):
                                         "write", "total"}
     assert {"pyspark", "tensorflow-cpu", "numpy"} <= set(report["versions"])
     assert result.explained_variance == pytest.approx(cumulative[-1])
+
+
+def test_pca_fits_from_the_featurizers_moments_as_a_separate_pass_would(default_run, spark):
+    result, out = default_run
+    assert result.report["pca"]["fit_passes"] == 0  # moments summed while featurizing
+    features = spark.read.parquet(str(out / "features"))
+    own_pass = Reducer(k=5).fit(features, 1280, N_IMAGES)
+    assert own_pass.passes == 1
+    written = pq.read_table(out / "features").to_pylist()
+    assert np.allclose(own_pass.scaler.mean,
+                       np.mean([r["features"] for r in written], axis=0), atol=1e-5)
+    assert np.allclose(result.report["pca"]["explained_variance"]["per_component"],
+                       own_pass.explained, atol=1e-6)
 
 
 def test_existing_output_is_refused_and_overwrite_replaces_it(spark, sample_dir, cache_dir,

@@ -7,7 +7,8 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from fruits_p8.features.featurizer import BatchStats, featurize_batches
+from fruits_p8.features.featurizer import BatchStats, MomentsSum, featurize_batches
+from fruits_p8.reduce.moments import Moments
 
 SIZE, DIM = 8, 3
 
@@ -92,3 +93,27 @@ def test_a_file_without_a_label_folder_is_an_error_row_and_skips_the_cnn():
     out = list(featurize_batches([batch], fake_cnn(calls), SIZE, 8, DIM, stats))[0]
     assert out.column("error_kind").to_pylist() == [None, "no_label"]
     assert stats.images == 1 and stats.errors == 1
+
+
+def test_moments_cover_exactly_the_emitted_features():
+    contents = [jpeg((i * 40, 255 - i * 30, 7 * i)) for i in range(6)]
+    contents.insert(3, b"not an image")
+    stats = BatchStats(moments=Moments.empty(DIM))
+    out = list(featurize_batches([record(contents[:4]), record(contents[4:])], fake_cnn([]),
+                                 SIZE, 4, DIM, stats))
+    emitted = np.array([f for b in out for f in b.column("features").to_pylist()
+                        if f is not None], dtype=np.float64)
+    assert stats.moments.n == len(emitted) == 6
+    assert np.allclose(stats.moments.total, emitted.sum(axis=0))
+    assert np.allclose(stats.moments.gram, emitted.T @ emitted)
+
+
+def test_moments_accumulator_merges_and_starts_from_nothing():
+    total = MomentsSum()
+    one = Moments.empty(2).add(np.array([[1.0, 2.0]]))
+    two = Moments.empty(2).add(np.array([[3.0, 4.0], [5.0, 6.0]]))
+    assert total.zero(one) is None
+    assert total.addInPlace(None, None) is None
+    assert total.addInPlace(None, one) is one
+    merged = total.addInPlace(total.addInPlace(None, one), two)
+    assert merged.n == 3 and np.allclose(merged.total, [9.0, 12.0])
