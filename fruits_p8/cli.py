@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the fewest components explaining this share of the variance, "
                         "e.g. 0.95")
     pca.add_argument("--pca-solver", default="gram", choices=["gram", "spark"],
-                     help="gram: one pass of moments + numpy eigen-solve (fast); spark: Spark ML "
+                     help="gram: moments summed while featurizing + numpy eigen-solve (fast); spark: Spark ML "
                      "StandardScaler + PCA fits (reference, slower); same model either way")
     spark = run.add_argument_group("Spark")
     spark.add_argument("--master", default=None,

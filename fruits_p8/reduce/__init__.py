@@ -1,7 +1,8 @@
 """Standardise then PCA: an estimator (`Reducer`) and the model it fits (`ReducerModel`).
 
 Two solvers give the same model: "gram" (default) fits mean, std and the principal axes
-from one pass of moments (numpy BLAS on the workers, an eigen-solve on the driver); "spark"
+from the moments n, sum and X^T X (numpy BLAS on the workers, an eigen-solve on the driver),
+taken from the Featurizer when it summed them, else in one pass of their own; "spark"
 fits Spark ML's StandardScaler then PCA (two passes; slower, kept as the reference). Both
 transform through Spark ML's StandardScalerModel and PCAModel.
 """
