@@ -35,6 +35,7 @@ from fruits_p8.io.paths import is_s3
 from fruits_p8.io.s3 import S3Settings, download
 from fruits_p8.progress import SparkProgress
 from fruits_p8.reduce import Reducer, ReducerModel, check_k
+from fruits_p8.reduce.moments import fit_in_results
 from fruits_p8.run_report import Timings, explained_variance_section, versions
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,15 @@ def default_partitions(spark, count: int, batch_size: int) -> int:
     return cores * waves
 
 
+def moments_fit_in_results(spark, tasks: int, backbone: Backbone) -> bool:
+    """Whether the featurizer's tasks may send their feature moments (8·d² bytes each) back
+    with their results without nearing spark.driver.maxResultSize; else the fit reads the
+    features once more."""
+    conf = spark.sparkContext.getConf().get("spark.driver.maxResultSize", "1g")
+    limit = spark.sparkContext._jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(conf)
+    return fit_in_results(tasks, backbone.feature_dim, int(limit))
+
+
 def spread(frame, partitions: int):
     """`partitions` tasks: merge the many small scan partitions without a shuffle when there
     are enough of them (binaryFile makes ~one per 30 files), else shuffle to spread."""
@@ -178,7 +188,8 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
 
     threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
     partitions = config.partitions or default_partitions(spark, files, config.batch_size)
-    featurizer = Featurizer(backbone, weights, config.batch_size, threads)
+    featurizer = Featurizer(backbone, weights, config.batch_size, threads,
+                            sum_moments=moments_fit_in_results(spark, partitions, backbone))
     todo, reused = images, None
     if config.incremental:
         todo, reused = split_unchanged(spark, images, output, weights)
@@ -202,8 +213,9 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
                         "see run.json", duplicates["files"], duplicates["groups_across_labels"])
         good = featurized.where(F.col("error_kind").isNull())
         with timings.stage("fit_reducer"):
+            moments = featurizer.counters.moments
             model = Reducer(config.k, config.variance, config.pca_solver).fit(
-                good, backbone.feature_dim, rows, moments=featurizer.counters.moments.value
+                good, backbone.feature_dim, rows, moments=None if moments is None else moments.value
             )
         log.info("PCA keeps k=%d components, %.1f %% of the variance",
                  model.k, 100 * float(model.pca.cumulative[-1]))

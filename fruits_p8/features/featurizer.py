@@ -188,7 +188,7 @@ class Counters:
     images: object
     errors: object
     builds: object
-    moments: object
+    moments: object | None
 
 
 class MomentsSum:
@@ -208,8 +208,8 @@ class Featurizer:
     digest (sha256 of the bytes), features (array<float>), error_kind and error.
 
     Counters (Spark accumulators) tell afterwards how many images went through the CNN and
-    how many models the workers built (the proof that the CNN ran once per image), and hold
-    the moments of the features for `Reducer.fit(..., moments=)`.
+    how many models the workers built (the proof that the CNN ran once per image), and, with
+    `sum_moments`, the moments of the features for `Reducer.fit(..., moments=)`.
     """
 
     def __init__(
@@ -219,6 +219,7 @@ class Featurizer:
         batch_size: int = 64,
         threads_per_task: int = 1,
         arrow_batches_per_model_batch: int = 4,
+        sum_moments: bool = True,
     ) -> None:
         if weights.backbone != backbone.name:
             raise ValueError(f"weights are for {weights.backbone}, not {backbone.name}")
@@ -227,6 +228,7 @@ class Featurizer:
         self.batch_size = batch_size
         self.threads_per_task = threads_per_task
         self.arrow_records = batch_size * arrow_batches_per_model_batch
+        self.sum_moments = sum_moments
         self.counters: Counters | None = None
 
     def transform(self, images):
@@ -236,7 +238,7 @@ class Featurizer:
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(self.arrow_records))
         shared = sc.broadcast(list(self.weights.arrays))
         self.counters = Counters(sc.accumulator(0), sc.accumulator(0), sc.accumulator(0),
-                                 sc.accumulator(None, MomentsSum()))
+                                 sc.accumulator(None, MomentsSum()) if self.sum_moments else None)
         spec = ModelSpec(self.backbone.name, self.weights.sha256, self.batch_size,
                          self.threads_per_task)
         run = functools.partial(featurize_partition, spec, shared, self.counters)
@@ -252,9 +254,11 @@ def featurize_partition(
     builds_before = WORKER_MODELS.builds
     forward = WORKER_MODELS.get(spec, lambda: shared.value)
     counters.builds.add(WORKER_MODELS.builds - builds_before)
-    stats = BatchStats(moments=Moments.empty(backbone.feature_dim))
+    summing = counters.moments is not None
+    stats = BatchStats(moments=Moments.empty(backbone.feature_dim) if summing else None)
     yield from featurize_batches(batches, forward, backbone.input_size, spec.batch_size,
                                  backbone.feature_dim, stats)
     counters.images.add(stats.images)
     counters.errors.add(stats.errors)
-    counters.moments.add(stats.moments)
+    if summing:
+        counters.moments.add(stats.moments)

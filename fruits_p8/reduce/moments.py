@@ -33,6 +33,11 @@ class Moments:
         self.gram += block.T @ block
         return self
 
+    @staticmethod
+    def nbytes(dim: int) -> int:
+        """Size of the Moments of `dim` features: what a task sends back when it sums them."""
+        return 8 * (1 + dim + dim * dim)
+
     def merge(self, other: Moments) -> Moments:
         self.n += other.n
         self.total += other.total
@@ -46,6 +51,12 @@ class Moments:
     def from_bytes(cls, data: bytes, dim: int) -> Moments:
         flat = np.frombuffer(data, dtype=np.float64)
         return cls(int(flat[0]), flat[1 : dim + 1].copy(), flat[dim + 1 :].reshape(dim, dim).copy())
+
+
+def fit_in_results(tasks: int, dim: int, max_result_bytes: int) -> bool:
+    """Whether `tasks` Moments of `dim` features stay within a quarter of a limit on task
+    results (Spark's spark.driver.maxResultSize, where 0 means none)."""
+    return max_result_bytes == 0 or tasks * Moments.nbytes(dim) <= max_result_bytes // 4
 
 
 def merge_all(parts: Iterable[Moments], dim: int) -> Moments:

@@ -27,6 +27,7 @@ def test_features_equal_a_direct_model_call_and_models_are_built_once(spark, sam
     files = sorted(sample_dir.rglob("*.jpg"))
     assert len(rows) == len(files) == 24
     assert featurizer.counters.images.value == 24
+    assert featurizer.counters.moments.value.n == 24
     # One model per Python worker (a pool Spark keeps across jobs), not one per task.
     assert 1 <= featurizer.counters.builds.value < 6
     by_path = {r.path.removeprefix("file:"): r for r in rows}
@@ -38,9 +39,10 @@ def test_features_equal_a_direct_model_call_and_models_are_built_once(spark, sam
         assert row.error_kind is None and row.label == file.parent.name
         assert np.allclose(row.features, want, atol=1e-4)
 
-    again = Featurizer(backbone, weights, batch_size=4)
+    again = Featurizer(backbone, weights, batch_size=4, sum_moments=False)
     assert again.transform(images.repartition(4)).count() == 24
     assert again.counters.builds.value == 0  # the workers kept their compiled model
+    assert again.counters.moments is None
 
 
 def test_unreadable_files_become_error_rows(spark, sample_dir, tmp_path, lite0):

@@ -5,7 +5,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fruits_p8.errors import ParameterError
-from fruits_p8.reduce.moments import Moments, merge_all, principal_components, standardise
+from fruits_p8.reduce.moments import (
+    Moments,
+    fit_in_results,
+    merge_all,
+    principal_components,
+    standardise,
+)
 from fruits_p8.reduce.pca import check_k, cumulative_variance, k_for_variance
 
 
@@ -105,3 +111,13 @@ def test_check_k_names_the_limit():
         check_k(2000, 1280)
     with pytest.raises(ParameterError, match="24 images"):
         check_k(50, 1280, 24)
+
+
+def test_moments_go_back_with_task_results_only_well_under_the_limit():
+    per_task = Moments.nbytes(1280)
+    assert per_task == len(Moments.empty(1280).to_bytes())
+    gib = 1 << 30
+    fitting = gib // 4 // per_task
+    assert fit_in_results(fitting, 1280, gib)
+    assert not fit_in_results(fitting + 1, 1280, gib)
+    assert fit_in_results(10_000, 1280, 0)  # 0: Spark sets no limit
