@@ -115,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the fewest components explaining this share of the variance, "
                         "e.g. 0.95")
     pca.add_argument("--pca-solver", default="gram", choices=["gram", "spark"],
-                     help="gram: moments summed while featurizing + numpy eigen-solve (fast); spark: Spark ML "
-                     "StandardScaler + PCA fits (reference, slower); same model either way")
+                     help="gram: moments summed while featurizing + numpy eigen-solve (fast); "
+                     "spark: Spark ML StandardScaler + PCA fits (reference, slower); same model "
+                     "either way")
     spark = run.add_argument_group("Spark")
     spark.add_argument("--master", default=None,
                        help="Spark master [default: spark-submit's, else local[*,4]: all cores, "
