@@ -64,9 +64,12 @@ print(f"{rows} images featurized, the CNN ran {featurizer.counters.images.value}
 # %%
 from fruits_p8.reduce import Reducer
 
-model = Reducer(k=K).fit(good, backbone.feature_dim, rows)
+# The featurizer summed the features' moments while it ran: the fit needs no pass of its own.
+model = Reducer(k=K).fit(good, backbone.feature_dim, rows,
+                         moments=featurizer.counters.moments.value)
 reduced = model.transform(good).cache()
-print(f"k={model.k}: {model.pca.cumulative[-1]:.1%} of the variance")
+print(f"k={model.k}: {model.pca.cumulative[-1]:.1%} of the variance "
+      f"({model.passes} passes over the features to fit)")
 reduced.select("label", "pca").show(3, truncate=80)
 
 # %% [markdown]

@@ -108,5 +108,6 @@ def test_the_quickstart_notebook_runs(tmp_path, cache_dir):
                           capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "24 images featurized, the CNN ran 24 times" in done.stdout
+    assert "(0 passes over the features to fit)" in done.stdout
     for name in ("pca_scatter.png", "explained_variance.png"):
         Image.open(tmp_path / "figures" / name).verify()
