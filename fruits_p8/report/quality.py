@@ -16,11 +16,13 @@ class Accuracy:
 
 
 def split_by_image(df, test_share: float = 0.2):
-    """Deterministic train/test split by image: the test set is exactly the `test_share` of
-    images with the smallest hash of their path (only the hashes go to the driver)."""
+    """Deterministic train/test split by image content: the test set is the `test_share` of
+    images with the smallest hash of their `digest` (sha256 of the bytes), so the same images
+    split alike wherever they are stored, and copies of one image stay on one side. Only the
+    hashes go to the driver."""
     from pyspark.sql import functions as F
 
-    hashed = df.withColumn("_h", F.xxhash64("path"))
+    hashed = df.withColumn("_h", F.xxhash64("digest"))
     values = sorted(r._h for r in hashed.select("_h").collect())
     if not values:
         return df, df
@@ -53,7 +55,8 @@ def linear_accuracy(train, test, column: str, max_iter: int = 100) -> Accuracy:
 
 def compare(features, max_iter: int = 100) -> dict[str, Accuracy] | None:
     """Accuracy on `pca` and on raw `features`, same split; None with too few images."""
-    labelled = features.where("label is not null").select("path", "label", "features", "pca")
+    labelled = features.where("label is not null").select("path", "digest", "label", "features",
+                                                          "pca")
     train, test = split_by_image(labelled)
     train, test = train.cache(), test.cache()
     try:
