@@ -489,10 +489,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     from fruits_p8.spark import build_session
 
-    pipeline.preflight(config)  # user mistakes before Spark starts
+    plan = pipeline.preflight(config)  # user mistakes before Spark starts
     spark = build_session(config.master, os.environ, config.cache_dir, config.spark_conf)
     try:
-        print(summary(pipeline.run(config, spark=spark)))
+        print(summary(pipeline.run(config, spark=spark, plan=plan)))
         print(_report(spark, config.output, _settings(args), config.io, 2000))
     finally:
         spark.stop()

@@ -150,14 +150,16 @@ def preflight(config: RunConfig) -> Plan:
 
 
 def run(
-    config: RunConfig, spark=None, environ: MutableMapping[str, str] | None = None
+    config: RunConfig, spark=None, environ: MutableMapping[str, str] | None = None,
+    plan: Plan | None = None,
 ) -> RunResult:
     """Run the whole chain; starts (and stops) a local session when `spark` is None.
 
     Mistakes that need no images (missing input, existing output, k above the feature count,
-    unknown model, unreachable bucket) are reported before Spark starts.
+    unknown model, unreachable bucket) are reported before Spark starts; a caller that ran
+    `preflight(config)` itself passes its `plan`.
     """
-    plan = preflight(config)
+    plan = plan or preflight(config)
     own_session = spark is None
     if own_session:
         from fruits_p8.spark import build_session

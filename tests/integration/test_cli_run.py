@@ -9,15 +9,17 @@ import pytest
 pytestmark = pytest.mark.spark
 
 
-def test_run_command_end_to_end(sample_dir, cache_dir, tmp_path):
+def test_run_command_end_to_end_with_its_report(sample_dir, cache_dir, tmp_path):
     out = tmp_path / "features"
     done = subprocess.run(
         [sys.executable, "-m", "fruits_p8", "run", "--input", str(sample_dir), "--output",
          str(out), "--k", "4", "--limit", "12", "--master", "local[2]", "--batch-size", "8",
-         "--cache-dir", str(cache_dir)],
+         "--cache-dir", str(cache_dir), "--report"],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert f"report    {out / 'report' / 'index.html'}" in done.stdout
+    assert (out / "report" / "index.html").stat().st_size > 0
     assert "wrote 12 feature rows and 0 error rows (12 files)" in done.stdout
     assert "k=4" in done.stdout and "efficientnet_lite0" in done.stdout
     assert "Traceback" not in done.stderr
