@@ -183,3 +183,12 @@ def test_empty_input_and_no_match(spark, cache_dir, tmp_path):
         pipeline.run(config(tmp_path / "pngs", tmp_path / "o", cache_dir), spark=spark)
     with pytest.raises(InputError, match="not found"):
         pipeline.run(config(tmp_path / "nope", tmp_path / "o", cache_dir), spark=spark)
+
+
+def test_too_many_tasks_for_moments_in_their_results_fit_with_their_own_pass(
+        spark, sample_dir, cache_dir, tmp_path):
+    # 21 tasks x 13 MB of moments is over a quarter of the default 1 GB maxResultSize
+    result = pipeline.run(config(sample_dir, tmp_path / "out", cache_dir, partitions=21),
+                          spark=spark)
+    assert result.report["pca"]["fit_passes"] == 1
+    assert result.rows == N_IMAGES and result.report["counts"]["cnn_images"] == N_IMAGES
