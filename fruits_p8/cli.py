@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write OUTPUT/report/index.html (self-contained) and its PNGs: explained "
         "variance with k marked, a 2-D PCA scatter by label, images per label, errors, time "
         "per stage, model and weights; plus a quality check: logistic regression (Spark ML) "
-        "trained on 80 %% of the images (split by path) and tested on the rest, on the PCA "
-        "features and on the raw features, overall and per label (report/quality.json).",
+        "trained on 80 % of the images (split by a hash of their content) and tested on the "
+        "rest, on the PCA features and on the raw features, overall and per label "
+        "(report/quality.json).",
     )
     report.add_argument("output", metavar="OUTPUT", help="a finished run output (path or s3://)")
     report.add_argument("--max-points", type=_positive_int, default=2000,
