@@ -123,6 +123,15 @@ def _unfilled(value, path: str = "") -> list[str]:
     return []
 
 
+def instance_spec(prices: dict, instance_type: str) -> dict:
+    """Size and hourly prices of an instance type from emr/prices.json."""
+    spec = prices["instances"].get(instance_type)
+    if spec is None:
+        raise UsageError(f"no price/size entry for {instance_type} in emr/prices.json: "
+                         f"known: {', '.join(prices['instances'])}")
+    return spec
+
+
 def executor_sizing(vcpu: int, memory_gib: int, core_count: int) -> dict[str, str]:
     """One executor per core node using every vCPU; memory split between the JVM and the
     Python workers (each holds a TensorFlow model), leaving room for YARN and the OS."""
@@ -182,10 +191,7 @@ def build_run_job_flow(templates: Templates, settings: EmrSettings, run_id: str,
 
     configurations = copy.deepcopy(templates.configurations)
     core = groups["CORE"]
-    spec = templates.prices["instances"].get(core["InstanceType"])
-    if spec is None:
-        raise UsageError(f"no price/size entry for {core['InstanceType']} in emr/prices.json: "
-                         f"known: {', '.join(templates.prices['instances'])}")
+    spec = instance_spec(templates.prices, core["InstanceType"])
     defaults = next(c for c in configurations if c["Classification"] == "spark-defaults")
     defaults["Properties"].update(
         executor_sizing(spec["vcpu"], spec["memory_gib"], core["InstanceCount"])
@@ -225,9 +231,7 @@ def estimate_cost(request: dict, prices: dict, hours: float) -> Cost:
     """Instance-hours x (EC2 + EMR) price of every instance group."""
     lines = []
     for group in request["Instances"]["InstanceGroups"]:
-        spec = prices["instances"].get(group["InstanceType"])
-        if spec is None:
-            raise UsageError(f"no price for {group['InstanceType']} in emr/prices.json")
+        spec = instance_spec(prices, group["InstanceType"])
         lines.append((group["InstanceType"], group["InstanceCount"], spec["ec2"] + spec["emr"]))
     per_hour = round(sum(count * rate for _, count, rate in lines), 4)
     return Cost(lines, per_hour, hours)

@@ -57,16 +57,15 @@ def check_roles(iam, service_role: str, instance_profile: str) -> None:
 
 def upload_artifacts(s3, bucket: str, prefix: str, files: Mapping[str, bytes]) -> str:
     """Put the artifacts under s3://bucket/prefix/ (skipping identical ones); returns the URI."""
-    import hashlib
-
     from botocore.exceptions import ClientError
+
+    from fruits_p8.io.s3 import md5_hex
 
     for name, body in files.items():
         key = f"{prefix}/{name}"
         try:
             head = s3.head_object(Bucket=bucket, Key=key)
-            if head.get("ETag", "").strip('"') == hashlib.md5(body, usedforsecurity=False) \
-                    .hexdigest():
+            if head.get("ETag", "").strip('"') == md5_hex(body):
                 continue
         except ClientError:
             pass
