@@ -21,6 +21,7 @@ from fruits_p8.report.quality import compare
 
 log = logging.getLogger(__name__)
 REPORT_DIR = "report"
+ERROR_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ def sample_points(features, max_points: int, seed: int = 7):
 def make_report(spark, output, max_points: int = 2000, quality_iterations: int = 100
                 ) -> ReportResult:
     """Build the report of a finished output (LocalOutput or S3Output) and publish it there."""
+    from pyspark.sql import functions as F
+
     report = output.read_report()
     if report is None:
         raise InputError(f"no finished run output at {output.uri} (run `fruits-p8 run` first)")
@@ -53,8 +56,10 @@ def make_report(spark, output, max_points: int = 2000, quality_iterations: int =
                  for r in features.groupBy("label").count().collect()}
     errors_per_label = {r.label or "(none)": r["count"]
                         for r in errors.groupBy("label").count().collect()}
-    error_rows = [r.asDict() for r in errors.select("path", "error_kind")
-                  .orderBy("error_kind", "path").limit(1000).collect()]
+    error_kinds = {r.error_kind: (r.n, list(r.examples)) for r in errors.groupBy("error_kind")
+                   .agg(F.count("*").alias("n"),
+                        F.slice(F.sort_array(F.collect_list("path")), 1, ERROR_EXAMPLES)
+                        .alias("examples")).collect()}
     points, labels = sample_points(features, max_points)
     log.info("quality check: logistic regression on PCA and on raw features ...")
     quality = compare(features, quality_iterations)
@@ -70,7 +75,7 @@ def make_report(spark, output, max_points: int = 2000, quality_iterations: int =
     }
     if len(points):
         images["pca_scatter.png"] = plots.pca_scatter(points, labels)
-    html = page.render(report, images, error_rows, quality)
+    html = page.render(report, images, error_kinds, quality)
     quality_json = None if quality is None else {
         name: {"overall": a.overall, "per_label": a.per_label, "train_rows": a.train_rows,
                "test_rows": a.test_rows} for name, a in quality.items()}

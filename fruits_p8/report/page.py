@@ -40,9 +40,11 @@ def _image(name: str, png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}" data-file="{name}">'
 
 
-def render(report: Mapping, images: Mapping[str, bytes], errors: Sequence[Mapping],
+def render(report: Mapping, images: Mapping[str, bytes],
+           errors: Mapping[str, tuple[int, Sequence[str]]],
            quality: Mapping[str, Accuracy] | None) -> str:
-    """The page: summary, figures, quality check, errors; every value escaped."""
+    """The page: summary, figures, quality check, errors (files and a few examples per
+    kind); every value escaped."""
     counts, model, pca = report["counts"], report["model"], report["pca"]
     weights = model["weights"]
     parts = [
@@ -77,7 +79,7 @@ def render(report: Mapping, images: Mapping[str, bytes], errors: Sequence[Mappin
         reduced, raw = quality["pca"], quality["raw"]
         parts.append(
             f"<p>Logistic regression (Spark ML, multinomial), trained on {reduced.train_rows} "
-            f"images and tested on {reduced.test_rows} others (split by image path). "
+            f"images and tested on {reduced.test_rows} others (split by image content). "
             f"Accuracy: <b>{reduced.overall:.1%}</b> on the {pca['k']} PCA components, "
             f"<b>{raw.overall:.1%}</b> on the {model['feature_dim']} raw features.</p>")
         labels = sorted(set(reduced.per_label) | set(raw.per_label))
@@ -88,11 +90,9 @@ def render(report: Mapping, images: Mapping[str, bytes], errors: Sequence[Mappin
     if not errors:
         parts.append("<p>Every file gave features.</p>")
     else:
-        kinds: dict[str, list[str]] = {}
-        for row in errors:
-            kinds.setdefault(row["error_kind"], []).append(row["path"])
         parts.append(_table(["kind", "files", "examples"], [
-            (kind, len(paths), ", ".join(paths[:3])) for kind, paths in sorted(kinds.items())]))
+            (kind, files, ", ".join(examples))
+            for kind, (files, examples) in sorted(errors.items())]))
     duplicates = report.get("duplicates")
     if duplicates and duplicates.get("files"):
         parts.append(f"<p class='warn'>{duplicates['files']} files share their content with "
