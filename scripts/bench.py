@@ -128,17 +128,24 @@ class MemorySampler:
 
 # ----------------------------------------------------------------------------------- limit
 
+def backbone_weights(model: str, cache: str | Path):
+    """The backbone and its weights as every figure uses them: the offline default for
+    EfficientNet-Lite0, seeded random weights for MobileNetV2 (same speed, no download)."""
+    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
+
+    backbone = get_backbone(model)
+    return backbone, load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
+                                  WeightsContext(Path(cache)))
+
+
 def _forward_rate(model: str, threads: int, batch: int, seconds: float, cache: str,
                   queue) -> None:
     from fruits_p8.features.tf_runtime import import_tensorflow
 
     import_tensorflow(threads)
-    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
     from fruits_p8.features.featurizer import compile_forward
 
-    backbone = get_backbone(model)
-    weights = load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
-                           WeightsContext(Path(cache)))
+    backbone, weights = backbone_weights(model, cache)
     forward = compile_forward(backbone, weights.arrays)
     pixels = np.random.default_rng(0).integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8)
     forward(pixels)
@@ -190,13 +197,10 @@ def reference_style(spark, root: str, model: str, batch: int, partitions: int, k
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql.functions import pandas_udf
 
-    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
     from fruits_p8.features.preprocess import preprocess_image
     from fruits_p8.io.images import read_images
 
-    backbone = get_backbone(model)
-    weights = load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
-                           WeightsContext(cache))
+    backbone, weights = backbone_weights(model, cache)
     sc = spark.sparkContext
     shared = sc.broadcast(list(weights.arrays))
     cnn_images = sc.accumulator(0)
@@ -241,13 +245,10 @@ def predict_batch(spark, root: str, model: str, batch: int, partitions: int,
     from pyspark.sql.functions import pandas_udf
     from pyspark.sql.types import ArrayType, FloatType
 
-    from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
     from fruits_p8.features.preprocess import decode_rgb
     from fruits_p8.io.images import read_images
 
-    backbone = get_backbone(model)
-    weights = load_weights(backbone, "auto" if model == "efficientnet_lite0" else "random",
-                           WeightsContext(cache))
+    backbone, weights = backbone_weights(model, cache)
     shared = spark.sparkContext.broadcast(list(weights.arrays))
     name = backbone.name
 
