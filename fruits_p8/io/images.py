@@ -46,6 +46,14 @@ def with_labels(spark, df, paths: list[str], root: str):
     return df.join(F.broadcast(labels), "path", "left")
 
 
+def input_files(frame) -> list[str]:
+    """The files a file-source DataFrame reads, fetched from the JVM in one call: Python's
+    list(frame.inputFiles()) makes one py4j round trip per file (~0.3-1 s per 8,400 files)."""
+    jvm = frame.sparkSession.sparkContext._jvm
+    joined = jvm.org.apache.hadoop.util.StringUtils.join("\0", frame._jdf.inputFiles())
+    return joined.split("\0") if joined else []
+
+
 @dataclass(frozen=True)
 class ImageFiles:
     """The images of a run: a lazy frame of IMAGE_COLUMNS and how many files matched."""
@@ -84,7 +92,7 @@ def read_images(
         .option("recursiveFileLookup", "true")
         .load(root)
     )
-    listed = sorted({canonical_uri(p) for p in files.inputFiles()})
+    listed = sorted({canonical_uri(p) for p in input_files(files)})
     if limit is not None and len(listed) > limit:
         listed = listed[:limit]
         files = files.where(F.col("path").isin(listed))

@@ -10,6 +10,7 @@ import pytest
 from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, ParameterError
+from fruits_p8.io import images
 from fruits_p8.reduce import Reducer
 from tests.conftest import TEST_SPLITS, TEST_STYLES
 
@@ -155,6 +156,19 @@ def test_every_file_is_accounted_for(spark, sample_dir, cache_dir, tmp_path):
     dup = result.report["duplicates"]  # the same bytes as Banana/0_100.jpg, three times
     assert dup["files"] == 3 and dup["groups"] == 1 and dup["groups_across_labels"] == 1
     assert dup["examples"][0]["labels"] == ["Banana", "Pomme à cidre"]
+
+
+def test_input_files_in_one_call_match_sparks_own_listing(spark, tmp_path):
+    names = ["a b/1.jpg", "Pomme à cidre/été, 1.jpg", "x%20y/100%.jpg", "z/empty.jpg"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"" if "empty" in name else b"bytes")
+    frame = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+             .load(str(tmp_path)))
+    assert sorted(images.input_files(frame)) == sorted(frame.inputFiles())
+    assert len(images.input_files(frame)) == len(names)
+    empty = spark.read.format("binaryFile").option("pathGlobFilter", "*.png").load(str(tmp_path))
+    assert images.input_files(empty) == []
 
 
 def test_random_weights_are_flagged_in_the_report(spark, sample_dir, cache_dir, tmp_path):
