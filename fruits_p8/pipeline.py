@@ -275,15 +275,23 @@ def split_unchanged(spark, images, output, weights: Weights):
 
 
 def find_duplicates(featurized, examples: int = 5) -> dict:
-    """Files whose bytes equal another file's: counts, and a few groups to look at."""
+    """Files whose bytes equal another file's: counts, and a few groups to look at.
+
+    A count per digest first (one light job); labels and paths only for the digests that
+    repeat, in a second job that runs only when there are any."""
     from pyspark.sql import functions as F
 
-    groups = (featurized.where(F.col("digest").isNotNull() & (F.col("length") > 0))
+    content = featurized.where(F.col("digest").isNotNull() & (F.col("length") > 0))
+    repeated = [r.digest for r in content.groupBy("digest").count().where("count > 1")
+                .select("digest").collect()]
+    if not repeated:
+        return {"files": 0, "groups": 0, "groups_across_labels": 0, "examples": []}
+    digests = featurized.sparkSession.createDataFrame([(d,) for d in repeated], "digest string")
+    groups = (content.join(F.broadcast(digests), "digest")
               .groupBy("digest")
               .agg(F.count("*").alias("n"), F.sort_array(F.collect_set("label")).alias("labels"),
-                   F.sort_array(F.collect_list("path")).alias("paths"))
-              .where("n > 1"))
-    rows = groups.orderBy(F.desc("n"), "digest").collect()
+                   F.sort_array(F.collect_list("path")).alias("paths")))
+    rows = sorted(groups.collect(), key=lambda r: (-r.n, r.digest))
     return {
         "files": int(sum(r.n for r in rows)),
         "groups": len(rows),

@@ -171,6 +171,18 @@ def test_input_files_in_one_call_match_sparks_own_listing(spark, tmp_path):
     assert images.input_files(empty) == []
 
 
+def test_duplicates_are_counted_by_content_largest_group_first(spark):
+    rows = [("p1", "A", "a", 5), ("p0", "B", "a", 5), ("p2", "A", "a", 5),
+            ("q1", "A", "b", 5), ("q0", "A", "b", 5), ("r", "A", "c", 5),
+            ("e1", "A", "empty", 0), ("e2", "B", "empty", 0), ("x", None, None, 3)]
+    frame = spark.createDataFrame(rows, "path string, label string, digest string, length long")
+    found = pipeline.find_duplicates(frame, examples=1)
+    assert found == {"files": 5, "groups": 2, "groups_across_labels": 1,
+                     "examples": [{"labels": ["A", "B"], "paths": ["p0", "p1", "p2"]}]}
+    assert pipeline.find_duplicates(frame.where("digest = 'c'")) == {
+        "files": 0, "groups": 0, "groups_across_labels": 0, "examples": []}
+
+
 def test_random_weights_are_flagged_in_the_report(spark, sample_dir, cache_dir, tmp_path):
     result = pipeline.run(
         config(sample_dir, tmp_path / "o", cache_dir, model="mobilenet_v2", weights="random",
