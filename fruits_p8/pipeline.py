@@ -284,14 +284,16 @@ def find_duplicates(featurized, examples: int = 5) -> dict:
     content = featurized.where(F.col("digest").isNotNull() & (F.col("length") > 0))
     repeated = [r.digest for r in content.groupBy("digest").count().where("count > 1")
                 .select("digest").collect()]
-    if not repeated:
-        return {"files": 0, "groups": 0, "groups_across_labels": 0, "examples": []}
-    digests = featurized.sparkSession.createDataFrame([(d,) for d in repeated], "digest string")
-    groups = (content.join(F.broadcast(digests), "digest")
-              .groupBy("digest")
-              .agg(F.count("*").alias("n"), F.sort_array(F.collect_set("label")).alias("labels"),
-                   F.sort_array(F.collect_list("path")).alias("paths")))
-    rows = sorted(groups.collect(), key=lambda r: (-r.n, r.digest))
+    rows = []
+    if repeated:
+        digests = featurized.sparkSession.createDataFrame([(d,) for d in repeated],
+                                                          "digest string")
+        groups = (content.join(F.broadcast(digests), "digest")
+                  .groupBy("digest")
+                  .agg(F.count("*").alias("n"),
+                       F.sort_array(F.collect_set("label")).alias("labels"),
+                       F.sort_array(F.collect_list("path")).alias("paths")))
+        rows = sorted(groups.collect(), key=lambda r: (-r.n, r.digest))
     return {
         "files": int(sum(r.n for r in rows)),
         "groups": len(rows),

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fruits_p8 import pipeline  # noqa: E402
-from fruits_p8.config import RunConfig, default_cache_dir  # noqa: E402
+from fruits_p8.config import DEFAULT_K, RunConfig, default_cache_dir  # noqa: E402
 from fruits_p8.sample import STYLES, make_sample  # noqa: E402
 
 # ---------------------------------------------------------------------------------- memory
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     results["session_start_s"] = round(time.perf_counter() - begin, 2)
     out = args.data / "output"
     config = RunConfig(input=str(root), output=str(out), overwrite=True, model=args.model,
-                       batch_size=args.batch_size, cache_dir=cache, k=min(200, count))
+                       batch_size=args.batch_size, cache_dir=cache, k=min(DEFAULT_K, count))
     results["pipeline_cold"] = run_pipeline(spark, config, sampler)
     print(f"pipeline cold: {results['pipeline_cold']}", flush=True)
     warm = []
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     results["pipeline_warm"] = median_run(warm)
     quarter = max(1, count // 4)
     results["scaling_quarter_warm"] = run_pipeline(
-        spark, config.with_(limit=quarter, k=min(200, quarter)), sampler)
+        spark, config.with_(limit=quarter, k=min(config.k, quarter)), sampler)
     print(f"quarter warm: {results['scaling_quarter_warm']}", flush=True)
     partitions = pipeline.default_partitions(spark, count, args.batch_size)
     if not args.skip_baselines:
