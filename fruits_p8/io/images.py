@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fruits_p8.errors import InputError
-from fruits_p8.io.paths import canonical_uri, label_from_path, parse_location
+from fruits_p8.io.paths import label_from_path, parse_location, path_from_uri
 from fruits_p8.io.s3 import S3Settings, check_bucket
 
 IMAGE_COLUMNS = ("path", "label", "content", "length", "modificationTime")
@@ -47,8 +47,9 @@ def with_labels(spark, df, paths: list[str], root: str):
 
 
 def input_files(frame) -> list[str]:
-    """The files a file-source DataFrame reads, fetched from the JVM in one call: Python's
-    list(frame.inputFiles()) makes one py4j round trip per file (~0.3-1 s per 8,400 files)."""
+    """The files a file-source DataFrame reads, as Spark's encoded URIs, fetched from the JVM
+    in one call: list(frame.inputFiles()) makes one py4j round trip per file (~0.3-1 s per
+    8,400 files)."""
     jvm = frame.sparkSession.sparkContext._jvm
     joined = jvm.org.apache.hadoop.util.StringUtils.join("\0", frame._jdf.inputFiles())
     return joined.split("\0") if joined else []
@@ -92,7 +93,7 @@ def read_images(
         .option("recursiveFileLookup", "true")
         .load(root)
     )
-    listed = sorted({canonical_uri(p) for p in input_files(files)})
+    listed = sorted({path_from_uri(uri) for uri in input_files(files)})
     if limit is not None and len(listed) > limit:
         listed = listed[:limit]
         files = files.where(F.col("path").isin(listed))
@@ -100,7 +101,7 @@ def read_images(
     # for 8,400 files
     cores = max(1, spark.sparkContext.defaultParallelism)
     scanned = [r.path for r in files.select("path").coalesce(cores).collect()]
-    known = {canonical_uri(p) for p in scanned}
+    known = {parse_location(p, decode=False).uri() for p in scanned}
     skipped = [p for p in listed if p not in known]
     if skipped:
         empty = spark.createDataFrame(

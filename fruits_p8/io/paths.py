@@ -38,18 +38,21 @@ class Location:
         return f"{self.scheme}://{self.authority}/{self.key}"
 
 
-def parse_location(path: str) -> Location:
+def parse_location(path: str, decode: bool | None = None) -> Location:
     """Split 'file:/a/b', 'file:///a/b', 's3://bucket/k/x.jpg' or '/a/b' into a Location.
 
-    Percent-escapes are decoded only in URIs that hold no literal space: Spark's binaryFile
-    hands out raw paths ('Apple Braeburn'), while input_file_name() and friends hand out
-    encoded URIs ('Apple%20Braeburn'); a raw path is never decoded twice.
+    decode=False: `path` is a raw spelling, as Spark's binaryFile `path` column and S3 keys
+    give it ('Apple/a%20b.jpg' is a file whose name holds '%20'). decode=True: an encoded
+    URI. None (typed text): percent-escapes are decoded only in a URI with a scheme and no
+    literal space.
     """
     match = _SCHEME.match(path)
     scheme, rest = (match.group(1).lower(), match.group(2)) if match else ("", path)
     if len(scheme) == 1:  # a Windows drive letter, not a scheme
         scheme, rest = "", path
-    if scheme and " " not in rest and _ESCAPE.search(rest):
+    if decode is None:
+        decode = bool(scheme) and " " not in rest and bool(_ESCAPE.search(rest))
+    if decode:
         rest = unquote(rest)
     authority = ""
     if rest.startswith("//"):
@@ -58,22 +61,24 @@ def parse_location(path: str) -> Location:
     return Location(scheme=scheme, authority=authority, parts=parts)
 
 
-def canonical_uri(path: str) -> str:
-    """One spelling per file, whichever form (encoded or not, file:/ or file:///) it came in."""
-    return parse_location(path).uri()
+def path_from_uri(uri: str) -> str:
+    """The spelling of binaryFile's `path` column (Hadoop's Path.toString) for a URI from
+    DataFrame.inputFiles() (Path.toUri): escapes decoded once, a raw '%' kept as it is."""
+    return parse_location(uri, decode=True).uri()
 
 
 def label_from_path(path: str, root: str | None = None) -> str | None:
     """The label of an image is the name of the folder that holds it.
 
-    Returns None when the file has no folder of its own under `root` (a file directly in
-    the input root has no label).
+    `path` and `root` are raw spellings (Spark's `path` column, an S3 key): a folder named
+    'x%41' is labelled 'x%41'. Returns None when the file has no folder of its own under
+    `root` (a file directly in the input root has no label).
     """
-    loc = parse_location(path)
+    loc = parse_location(path, decode=False)
     if len(loc.parts) < 2:
         return None
     if root is not None:
-        root_loc = parse_location(root)
+        root_loc = parse_location(root, decode=False)
         if loc.parts[: len(root_loc.parts)] == root_loc.parts and len(loc.parts) - len(
             root_loc.parts
         ) < 2:

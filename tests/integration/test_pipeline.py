@@ -171,6 +171,21 @@ def test_input_files_in_one_call_match_sparks_own_listing(spark, tmp_path):
     assert images.input_files(empty) == []
 
 
+@pytest.mark.parametrize("limit", [None, 4])
+def test_names_with_percent_escapes_are_read_once_under_their_own_label(spark, tmp_path, limit):
+    # '%20' and '%41' here are characters of the names, not escapes
+    names = {"Apple/a%20b_100.jpg": b"x" * 7, "Pear%41x/1_100.jpg": b"y" * 5,
+             "Kiwi fruit/été%_100.jpg": b"z" * 3, "Apple/zero%20_100.jpg": b""}
+    for name, data in names.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    found = images.read_images(spark, str(tmp_path), limit=limit)
+    collected = found.frame.select("path", "label", "length").collect()
+    rows = {r.path.split(f"{tmp_path}/", 1)[1]: (r.label, r.length) for r in collected}
+    assert found.count == len(collected) == 4
+    assert rows == {name: (name.split("/")[0], len(data)) for name, data in names.items()}
+
+
 def test_duplicates_are_counted_by_content_largest_group_first(spark):
     rows = [("p1", "A", "a", 5), ("p0", "B", "a", 5), ("p2", "A", "a", 5),
             ("q1", "A", "b", 5), ("q0", "A", "b", 5), ("r", "A", "c", 5),

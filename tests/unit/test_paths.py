@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fruits_p8.io.paths import is_s3, label_from_path, local_path, parse_location, split_s3
+from fruits_p8.io.paths import (
+    is_s3,
+    label_from_path,
+    local_path,
+    parse_location,
+    path_from_uri,
+    split_s3,
+)
 
 # Folder names as users make them: any printable text without '/', not '.'/'..', and no
 # percent-escape look-alikes (a raw '%41' in a name would be ambiguous in a URI).
@@ -22,11 +29,27 @@ def test_label_is_parent_folder_of_plain_paths(prefix, label, name):
     assert label_from_path(path) == label
 
 
-@given(splits, label_text, file_name)
-def test_label_survives_percent_encoded_file_uris(prefix, label, name):
+# Names that hold '%' and escape look-alikes: 'x%41' is a folder named x%41, not xA.
+raw_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"),
+    min_size=1, max_size=30,
+).filter(lambda s: s.strip() not in ("", ".", ".."))
+
+
+@given(splits, raw_text | st.sampled_from(["x%41", "a%20b", "100%", "%%"]), file_name)
+def test_label_of_a_raw_path_is_never_percent_decoded(prefix, label, name):
     raw = "/" + "/".join([*prefix, label, name])
-    assert label_from_path("file://" + quote(raw)) == label
-    assert label_from_path("file:" + quote(raw)) == label
+    assert label_from_path("file:" + raw) == label
+    assert label_from_path("s3://bucket" + raw, root="s3://bucket/" + prefix[0]
+                           if prefix else None) == label
+
+
+@given(splits, raw_text | st.sampled_from(["x%41", "a%20b", "100%", "%%"]), file_name)
+def test_path_from_uri_gives_the_raw_spelling_sparks_path_column_has(prefix, label, name):
+    raw = "/" + "/".join([*prefix, label, name])
+    assert path_from_uri("file:" + quote(raw)) == path_from_uri("file://" + quote(raw)) == (
+        "file:" + raw)
+    assert path_from_uri("s3a://b" + quote(raw)) == "s3a://b" + raw
 
 
 @given(splits, label_text, file_name)
@@ -69,11 +92,3 @@ def test_local_path_and_split_s3_errors():
     with pytest.raises(ValueError):
         split_s3("/not/s3")
     assert split_s3("s3://bucket/a/b/") == ("bucket", "a/b")
-
-
-@given(splits, label_text, file_name)
-def test_canonical_uri_is_one_spelling_per_file(prefix, label, name):
-    from fruits_p8.io.paths import canonical_uri
-
-    raw = "/" + "/".join([*prefix, label, name])
-    assert canonical_uri("file:" + raw) == canonical_uri("file://" + quote(raw)) == "file:" + raw
