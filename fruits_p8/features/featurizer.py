@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from fruits_p8.features.backbones import Backbone, get_backbone
 from fruits_p8.features.fold import fold_batch_norms
-from fruits_p8.features.preprocess import ImageError, decode_rgb
+from fruits_p8.features.preprocess import ImageError, decode_for_cnn
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
 from fruits_p8.reduce.moments import Moments
@@ -39,11 +39,13 @@ class ModelSpec:
 def compile_forward(
     backbone: Backbone, arrays: Iterable[np.ndarray], fold_bn: bool = True
 ) -> Forward:
-    """uint8 pixels (n, s, s, 3) -> float32 features (n, d), graph-compiled once,
+    """uint8 pixels (n, h, w, 3) -> float32 features (n, d), graph-compiled once,
     with BatchNorm folded into the convolutions (same outputs to float rounding, ~2x faster).
 
-    The batch dimension is left open: a partition's last, partial batch runs at its own size
-    instead of being padded (measured: no slower than a fixed shape on CPU).
+    Pixels of the input size go straight in; smaller images are upscaled in the graph
+    (bilinear, rounded to whole pixel values as PIL would give them). The batch dimension is
+    left open: a partition's last, partial batch runs at its own size instead of being padded
+    (measured: no slower than a fixed shape on CPU).
     """
     tf = import_tensorflow()
 
@@ -54,11 +56,22 @@ def compile_forward(
     size = backbone.input_size
     scale, offset = backbone.scaling.scale, backbone.scaling.offset
 
+    def features(pixels):
+        return model(pixels * scale + offset, training=False)
+
     @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
     def forward(pixels):
-        return model(tf.cast(pixels, tf.float32) * scale + offset, training=False)
+        return features(tf.cast(pixels, tf.float32))
 
-    return lambda pixels: forward(pixels).numpy()
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    def upscale_forward(pixels):
+        return features(tf.round(tf.image.resize(tf.cast(pixels, tf.float32), [size, size])))
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        exact = pixels.shape[1:3] == (size, size)
+        return (forward if exact else upscale_forward)(pixels).numpy()
+
+    return run
 
 
 class WorkerModels:
@@ -103,33 +116,36 @@ def featurize_batches(
     without `content`, plus `digest`, `features`, `error_kind` and `error`.
 
     A file without a label folder and a file that does not decode become error rows; the CNN
-    sees only decoded images, `batch_size` at a time (fewer for the last of a record batch).
+    sees only decoded images, `batch_size` of one shape at a time (fewer for the last of a
+    shape in a record batch): small images go in at their own size, see decode_for_cnn.
     """
     stats = stats if stats is not None else BatchStats()
-    pixels = np.zeros((batch_size, input_size, input_size, 3), dtype=np.uint8)
     for record in batches:
         contents = record.column("content").to_pylist()
         labels = record.column("label").to_pylist()
         kinds: list[str | None] = [None] * len(contents)
         messages: list[str | None] = [None] * len(contents)
         features = np.zeros((len(contents), feature_dim), dtype=np.float32)
-        ok_rows: list[int] = []
+        by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
         for row, data in enumerate(contents):
             try:
                 if labels[row] is None:
                     raise ImageError("no_label", "directly under the input folder: no "
                                      "<Label> folder to take the label from")
-                pixels[len(ok_rows) % batch_size] = decode_rgb(data or b"", input_size)
+                pixels = decode_for_cnn(data or b"", input_size)
             except ImageError as exc:
                 kinds[row], messages[row] = exc.kind, exc.message
                 stats.errors += 1
                 continue
-            ok_rows.append(row)
-            if len(ok_rows) % batch_size == 0:
-                _run_batch(forward, pixels, ok_rows[-batch_size:], features, stats)
-        tail = len(ok_rows) % batch_size
-        if tail:
-            _run_batch(forward, pixels, ok_rows[-tail:], features, stats)
+            waiting = by_shape.setdefault(pixels.shape, [])
+            waiting.append((row, pixels))
+            if len(waiting) == batch_size:
+                _run_batch(forward, waiting, batch_size, features, stats)
+                waiting.clear()
+        for waiting in by_shape.values():
+            if waiting:
+                _run_batch(forward, waiting, batch_size, features, stats)
+        ok_rows = [row for row, kind in enumerate(kinds) if kind is None]
         if stats.moments is not None and ok_rows:
             stats.moments.add(features[ok_rows])
         digests = [hashlib.sha256(data).hexdigest() if data is not None else None
@@ -140,14 +156,18 @@ def featurize_batches(
 SHAPE_STEP = 8
 
 
-def _run_batch(forward: Forward, pixels: np.ndarray, rows: list[int], features: np.ndarray,
-               stats: BatchStats) -> None:
-    """One CNN call on the first len(rows) images of `pixels`, rounded up to a multiple of
-    SHAPE_STEP: few distinct shapes, so the CPU kernels prepared for them are reused."""
-    count = len(rows)
-    padded = min(len(pixels), -(-count // SHAPE_STEP) * SHAPE_STEP)
-    pixels[count:padded] = 0
-    features[rows] = forward(pixels[:padded])[:count]
+def _run_batch(forward: Forward, images: list[tuple[int, np.ndarray]], batch_size: int,
+               features: np.ndarray, stats: BatchStats) -> None:
+    """One CNN call on (row, pixels) pairs of one shape. A call of SHAPE_STEP images or more
+    is padded up to a multiple of SHAPE_STEP (at most batch_size): few distinct batch shapes,
+    so the CPU kernels prepared for them are reused; a smaller one runs as it is (no 8x
+    waste when a record batch holds many image shapes)."""
+    count = len(images)
+    padded = count if count < SHAPE_STEP else min(batch_size, -(-count // SHAPE_STEP) * SHAPE_STEP)
+    pixels = np.zeros((padded, *images[0][1].shape), dtype=np.uint8)
+    for slot, (_, image) in enumerate(images):
+        pixels[slot] = image
+    features[[row for row, _ in images]] = forward(pixels)[:count]
     stats.images += count
     stats.batches += 1
 

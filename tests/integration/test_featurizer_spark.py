@@ -7,7 +7,7 @@ import pytest
 
 from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
 from fruits_p8.features.featurizer import Featurizer, compile_forward
-from fruits_p8.features.preprocess import decode_rgb
+from fruits_p8.features.preprocess import decode_for_cnn
 from fruits_p8.io.images import read_images
 
 pytestmark = pytest.mark.spark
@@ -32,7 +32,7 @@ def test_features_equal_a_direct_model_call_and_models_are_built_once(spark, sam
     assert 1 <= featurizer.counters.builds.value < 6
     by_path = {r.path.removeprefix("file:"): r for r in rows}
     forward = compile_forward(backbone, weights.arrays)
-    pixels = np.stack([decode_rgb(f.read_bytes(), 224) for f in files[:8]])
+    pixels = np.stack([decode_for_cnn(f.read_bytes(), 224) for f in files[:8]])
     expected = forward(pixels)
     for file, want in zip(files[:8], expected, strict=True):
         row = by_path[str(file)]

@@ -111,6 +111,25 @@ def test_lite0_pretrained_features_differ_from_random(lite0_weights, tmp_path):
     assert not np.allclose(pretrained, untrained, atol=1e-2)
 
 
+def test_small_images_are_upscaled_in_the_graph_like_pil_would(lite0_weights):
+    from fruits_p8.features.preprocess import decode_for_cnn, decode_rgb
+    from fruits_p8.sample import STYLES, fruit_jpeg
+
+    weights, _ = lite0_weights
+    backbone = get_backbone("efficientnet_lite0")
+    forward = compile_forward(backbone, weights.arrays)
+    jpegs = [fruit_jpeg(style, "Test", i) for i, style in enumerate(STYLES[:4])]
+    small = np.stack([decode_for_cnn(data, 224) for data in jpegs])
+    assert small.shape == (4, 100, 100, 3)
+    upscaled = forward(small)
+    by_pil = forward(np.stack([decode_rgb(data, 224) for data in jpegs]))
+    cosine = (upscaled * by_pil).sum(1) / np.linalg.norm(upscaled, axis=1) / np.linalg.norm(
+        by_pil, axis=1)
+    assert (cosine > 0.99).all()
+    # one image or four: the same features (the resize is per image)
+    assert np.allclose(forward(small[2:3]), upscaled[2:3], atol=1e-4)
+
+
 def test_assign_refuses_missing_or_misshapen_layers():
     model = efficientnet_lite.build(include_top=False)
     with pytest.raises(KeyError):

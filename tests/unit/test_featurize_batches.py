@@ -13,15 +13,17 @@ from fruits_p8.reduce.moments import Moments
 SIZE, DIM = 8, 3
 
 
-def jpeg(color) -> bytes:
+def jpeg(color, size=(20, 20)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (20, 20), color).save(buffer, format="PNG")
+    Image.new("RGB", size, color).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def fake_cnn(calls):
+def fake_cnn(calls, shapes=None):
     def forward(pixels: np.ndarray) -> np.ndarray:
         calls.append(pixels.shape[0])
+        if shapes is not None:
+            shapes.append(pixels.shape[1:])
         return pixels.reshape(pixels.shape[0], -1, 3).mean(axis=1).astype(np.float32)
 
     return forward
@@ -54,7 +56,7 @@ def test_rows_keep_their_order_and_errors_become_rows():
     assert features[2] is None and features[4] is None
     good = [f for f in features if f is not None]
     assert np.allclose(good, colors, atol=1)
-    assert calls == [2, 2, 2]  # the last one padded up (never past the batch size)
+    assert calls == [2, 2, 1]  # a call of fewer than 8 images is not padded
     assert (stats.images, stats.errors, stats.batches) == (5, 2, 3)
 
 
@@ -66,7 +68,7 @@ def test_several_record_batches_lose_no_rows():
     )
     assert out.num_rows == 8
     assert stats.images == 8 and stats.errors == 0
-    assert calls == [4, 4, 4]  # per record batch: 3 (+1 pad), then 4 + 1 (+3 pad)
+    assert calls == [3, 4, 1]  # per record batch: 3, then 4 + 1
     assert out.column("path").to_pylist()[:3] == ["/in/L/0.jpg", "/in/L/1.jpg", "/in/L/2.jpg"]
     assert all(len(f) == DIM for f in out.column("features").to_pylist())
 
@@ -83,6 +85,19 @@ def test_a_short_tail_is_padded_to_a_multiple_of_eight_only():
                                  fake_cnn(calls), SIZE, 64, DIM))
     assert calls == [16]
     assert np.allclose([f[0] for f in out[0].column("features").to_pylist()], range(10), atol=1)
+
+
+def test_small_images_go_in_at_their_own_shape_one_shape_per_call():
+    # SIZE x SIZE = 64 pixels: 4x4 and 6x5 are small enough, 20x20 is downscaled to 8x8
+    sizes = [(4, 4), (20, 20), (6, 5), (4, 4), (8, 8), (6, 5), (4, 4)]
+    colors = [(10 * i, 200 - 10 * i, 7) for i in range(len(sizes))]
+    calls, shapes = [], []
+    out = list(featurize_batches([record([jpeg(c, s) for c, s in zip(colors, sizes, strict=True)])],
+                                 fake_cnn(calls, shapes), SIZE, 2, DIM))
+    features = out[0].column("features").to_pylist()
+    assert np.allclose(features, colors, atol=1)  # each row got its own image's features
+    assert sorted(zip(shapes, calls, strict=True)) == [
+        ((4, 4, 3), 1), ((4, 4, 3), 2), ((5, 6, 3), 2), ((8, 8, 3), 2)]
 
 
 def test_a_file_without_a_label_folder_is_an_error_row_and_skips_the_cnn():

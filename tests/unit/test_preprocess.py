@@ -10,6 +10,7 @@ from fruits_p8.features.preprocess import (
     LITE_SCALING,
     TF_SCALING,
     ImageError,
+    decode_for_cnn,
     decode_rgb,
     open_image,
     preprocess_image,
@@ -125,6 +126,23 @@ def test_arbitrary_bytes_never_crash(data):
     except ImageError as exc:
         assert exc.kind in {"empty", "not_an_image", "corrupt", "too_large"}
     else:
+        assert pixels.shape == (16, 16, 3)
+    try:
+        small = decode_for_cnn(data, 16)
+    except ImageError as exc:
+        assert exc.kind in {"empty", "not_an_image", "corrupt", "too_large"}
+    else:
+        assert small.ndim == 3 and small.shape[2] == 3 and small.dtype == np.uint8
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.sampled_from(["L", "RGBA", "P", "RGB"]))
+def test_images_up_to_the_input_pixel_count_keep_their_shape_for_the_cnn(w, h, mode):
+    data = encode(Image.new(mode, (w, h)), "PNG")
+    pixels = decode_for_cnn(data, 16)
+    if w * h <= 16 * 16:
+        assert pixels.shape == (h, w, 3)
+        assert np.array_equal(pixels, np.asarray(to_rgb(Image.open(io.BytesIO(data)))))
+    else:  # downscaled here, so that a batch never holds big photos
         assert pixels.shape == (16, 16, 3)
 
 
