@@ -27,7 +27,7 @@ from fruits_p8.features.backbones import (
     get_backbone,
     load_weights,
 )
-from fruits_p8.features.featurizer import Featurizer
+from fruits_p8.features.featurizer import PREPROCESSING, Featurizer
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
@@ -251,7 +251,8 @@ UNCHANGED_KEY = ["path", "length", "modificationTime"]
 
 def split_unchanged(spark, images, output, weights: Weights):
     """--incremental: images whose path, size and time match a row of the previous output's
-    features (made with the same weights) reuse those features; the rest is featurized."""
+    features (made with the same weights and image preprocessing) reuse those features; the
+    rest is featurized."""
     from pyspark.sql import functions as F
 
     previous = output.read_dataset(spark, FEATURES)
@@ -259,11 +260,16 @@ def split_unchanged(spark, images, output, weights: Weights):
         log.info("--incremental: no finished output at %s yet, featurizing everything",
                  output.uri)
         return images, None
-    report = output.read_report()
-    if report and report.get("model", {}).get("weights", {}).get("sha256") != weights.sha256:
-        log.warning("--incremental: the previous output was made with other weights; "
-                    "featurizing everything again")
-        return images, None
+    made_by = (output.read_report() or {}).get("model")
+    if made_by is not None:
+        if made_by.get("weights", {}).get("sha256") != weights.sha256:
+            log.warning("--incremental: the previous output was made with other weights; "
+                        "featurizing everything again")
+            return images, None
+        if made_by.get("preprocessing") != PREPROCESSING:
+            log.warning("--incremental: the previous output was made with another image "
+                        "preprocessing (an older fruits_p8); featurizing everything again")
+            return images, None
     known = previous.select(*UNCHANGED_KEY)
     todo = images.join(F.broadcast(known), UNCHANGED_KEY, "left_anti")
     reused = previous.join(F.broadcast(images.select(*UNCHANGED_KEY)), UNCHANGED_KEY,
@@ -329,6 +335,7 @@ def build_report(config: RunConfig, files: int, rows: int, errors: int, model: R
             "weights": weights.describe(),
             "random_weights": not weights.pretrained,
             "batch_size": config.batch_size,
+            "preprocessing": PREPROCESSING,
         },
         "pca": {
             "k": model.k,

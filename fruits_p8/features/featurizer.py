@@ -36,6 +36,11 @@ class ModelSpec:
     threads: int
 
 
+# Part of what makes a feature: --incremental reuses features only from outputs that say so.
+PREPROCESSING = ("rgb; up to input-size pixels: upscaled in the graph (bilinear, rounded); "
+                 "larger: PIL bilinear")
+
+
 def compile_forward(
     backbone: Backbone, arrays: Iterable[np.ndarray], fold_bn: bool = True
 ) -> Forward:

@@ -128,3 +128,20 @@ def test_incremental_with_other_weights_starts_over(spark, sample_dir, cache_dir
                                 weights="random", model="efficientnet_lite0"), spark=spark)
     assert again.report["counts"]["cnn_images"] == 8
     assert again.report["counts"]["reused"] == 0
+
+
+def test_incremental_after_an_older_preprocessing_starts_over(spark, sample_dir, cache_dir,
+                                                             tmp_path, caplog):
+    out = tmp_path / "out"
+    pipeline.run(config(sample_dir, out, cache_dir, limit=8), spark=spark)
+    report = json.loads((out / "run.json").read_text())
+    del report["model"]["preprocessing"]  # as an output of an older fruits_p8 says
+    (out / "run.json").write_text(json.dumps(report))
+    again = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True),
+                         spark=spark)
+    assert again.report["counts"]["cnn_images"] == 8
+    assert again.report["counts"]["reused"] == 0
+    assert "another image preprocessing" in caplog.text
+    third = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True),
+                         spark=spark)
+    assert third.report["counts"]["reused"] == 8
