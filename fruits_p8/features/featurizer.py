@@ -37,8 +37,8 @@ class ModelSpec:
 
 
 # Part of what makes a feature: --incremental reuses features only from outputs that say so.
-PREPROCESSING = ("rgb; up to input-size pixels: upscaled in the graph (bilinear, rounded); "
-                 "larger: PIL bilinear")
+PREPROCESSING = ("rgb; no side over the input size: upscaled in the graph (bilinear, "
+                 "rounded); larger: PIL bilinear")
 
 
 def compile_forward(

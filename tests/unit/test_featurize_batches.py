@@ -88,7 +88,7 @@ def test_a_short_tail_is_padded_to_a_multiple_of_eight_only():
 
 
 def test_small_images_go_in_at_their_own_shape_one_shape_per_call():
-    # SIZE x SIZE = 64 pixels: 4x4 and 6x5 are small enough, 20x20 is downscaled to 8x8
+    # SIZE = 8: 4x4 and 6x5 go in as they are, 20x20 is downscaled to 8x8
     sizes = [(4, 4), (20, 20), (6, 5), (4, 4), (8, 8), (6, 5), (4, 4)]
     colors = [(10 * i, 200 - 10 * i, 7) for i in range(len(sizes))]
     calls, shapes = [], []
