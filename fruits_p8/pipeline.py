@@ -260,8 +260,9 @@ def split_unchanged(spark, images, output, weights: Weights):
         log.info("--incremental: no finished output at %s yet, featurizing everything",
                  output.uri)
         return images, None
-    made_by = (output.read_report() or {}).get("model")
-    if made_by is not None:
+    report = output.read_report()
+    if report:
+        made_by = report.get("model", {})
         if made_by.get("weights", {}).get("sha256") != weights.sha256:
             log.warning("--incremental: the previous output was made with other weights; "
                         "featurizing everything again")

@@ -430,8 +430,8 @@ def table(r: dict) -> str:
     cold, warm = r["pipeline_cold"], r["pipeline_warm"]
     lines += [
         "-" * 80,
-        f"limit: the higher of {r['limit'].get('before')} (before the pipeline) and "
-        f"{r['limit'].get('after')} (after); layouts (processes x threads): "
+        f"limit: the higher of {r['limit']['before']} (before the pipeline) and "
+        f"{r['limit']['after']} (after); layouts (processes x threads): "
         f"{r['limit']['layouts']}",
         "warm runs, end to end / featurize images/s: " + ", ".join(
             f"{w['images_per_s']:.1f} / {w['featurize_images_per_s']:.1f}" for w in warm_runs),
