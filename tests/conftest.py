@@ -27,6 +27,21 @@ TEST_STYLES = (STYLES[0], STYLES[2], STYLES[5])
 TEST_SPLITS = {"Training": 5, "Test": 3}
 
 
+def dictionary_encoded(parquet) -> dict[str, bool]:
+    """Per column path of a Parquet file (path or file object): whether any of its row
+    groups holds dictionary-encoded pages."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(parquet).metadata
+    found: dict[str, bool] = {}
+    for group in range(meta.num_row_groups):
+        for i in range(meta.num_columns):
+            column = meta.row_group(group).column(i)
+            found[column.path_in_schema] = found.get(column.path_in_schema, False) or any(
+                "DICTIONARY" in e for e in column.encodings)
+    return found
+
+
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sample")

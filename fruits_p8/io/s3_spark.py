@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fruits_p8.io.output import dictionary_columns
 from fruits_p8.io.paths import label_from_path, parse_location, split_s3
 from fruits_p8.io.s3 import S3Settings, list_objects, storage_error
 
@@ -94,7 +95,7 @@ def write_partition(settings: S3Settings, uri: str, schema: pa.Schema,
         bucket, prefix = split_s3(uri)
         key = f"{prefix}/part-{TaskContext.get().partitionId():05d}.parquet"
         buffer = io.BytesIO()
-        pq.write_table(table, buffer)
+        pq.write_table(table, buffer, use_dictionary=dictionary_columns(schema))
         settings.client().put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
         yield pa.RecordBatch.from_pylist([{"key": key, "rows": table.num_rows}])
 

@@ -12,7 +12,7 @@ from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, ParameterError
 from fruits_p8.io import images
 from fruits_p8.reduce import Reducer
-from tests.conftest import TEST_SPLITS, TEST_STYLES
+from tests.conftest import TEST_SPLITS, TEST_STYLES, dictionary_encoded
 
 pytestmark = pytest.mark.spark
 N_IMAGES = sum(TEST_SPLITS.values()) * len(TEST_STYLES)
@@ -46,6 +46,16 @@ def test_output_layout_schema_and_labels(default_run):
                            strict=True):
         assert path.split("/")[-2] == label
     assert pq.read_table(out / "errors").num_rows == 0
+
+
+def test_float_arrays_are_written_without_parquet_dictionaries(default_run):
+    _, out = default_run
+    parts = sorted((out / "features").glob("*.parquet"))
+    assert parts
+    for part in parts:
+        encoded = dictionary_encoded(part)
+        assert not encoded["features.list.element"] and not encoded["pca.list.element"]
+        assert encoded["label"]
 
 
 def test_report_reconciles_and_proves_one_cnn_pass(default_run):

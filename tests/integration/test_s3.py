@@ -13,7 +13,7 @@ from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, StorageError
 from fruits_p8.io.upload import summarise, upload_tree
-from tests.conftest import TEST_SPLITS, TEST_STYLES
+from tests.conftest import TEST_SPLITS, TEST_STYLES, dictionary_encoded
 
 pytestmark = pytest.mark.spark
 N_IMAGES = sum(TEST_SPLITS.values()) * len(TEST_STYLES)
@@ -117,6 +117,10 @@ def test_pipeline_s3_to_s3_equals_the_local_run(spark, s3, sample_dir, cache_dir
         assert np.allclose(row["features"], local[name]["features"], atol=1e-5)
         assert np.allclose(row["pca"], local[name]["pca"], atol=1e-3)
     assert read_s3_table(settings, bucket, "out/errors") == []
+    part = next(k for k in keys(settings, bucket, "out/features/") if k.endswith(".parquet"))
+    encoded = dictionary_encoded(io.BytesIO(
+        settings.client().get_object(Bucket=bucket, Key=part)["Body"].read()))
+    assert not encoded["features.list.element"] and encoded["label"]
 
     with pytest.raises(OutputExistsError):
         pipeline.run(config, spark=spark)
