@@ -201,14 +201,15 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with timings.stage("featurize"), SparkProgress(spark.sparkContext, "featurize", files):
-            counted = tally(featurized)
-        rows, errors = counted.rows, counted.errors
+            counts = dict(featurized.groupBy(F.col("error_kind").isNull().alias("ok")).count()
+                          .rdd.map(lambda r: (r.ok, r["count"])).collect())
+        rows, errors = counts.get(True, 0), counts.get(False, 0)
         log.info("%d images with features, %d errors; the CNN ran on %d images (%d model "
                  "builds)", rows, errors, featurizer.counters.images.value,
                  featurizer.counters.builds.value)
         if rows == 0:
             raise InputError(f"none of the {files} files under {config.input} is a readable image")
-        duplicates = find_duplicates(featurized, counted.repeated)
+        duplicates = find_duplicates(featurized)
         if duplicates["files"]:
             log.warning("%d files share their content with another file (%d across labels); "
                         "see run.json", duplicates["files"], duplicates["groups_across_labels"])
@@ -280,46 +281,16 @@ def split_unchanged(spark, images, output, weights: Weights):
     return todo, reused
 
 
-@dataclass(frozen=True)
-class Tally:
-    """What the featurize action counts: rows with features, error rows, and the digests
-    that more than one non-empty file shares."""
+def find_duplicates(featurized, examples: int = 5) -> dict:
+    """Files whose bytes equal another file's: counts, and a few groups to look at.
 
-    rows: int
-    errors: int
-    repeated: list[str]
-
-
-def _content_digest():
+    A count per digest first (one light job); labels and paths only for the digests that
+    repeat, in a second job that runs only when there are any."""
     from pyspark.sql import functions as F
 
-    return F.when(F.col("digest").isNotNull() & (F.col("length") > 0), F.col("digest"))
-
-
-def tally(featurized) -> Tally:
-    """Run the featurizer (the one action over all rows) and count what came out, repeated
-    contents included: one Spark job, where a count and a duplicates search took two."""
-    from pyspark.sql import functions as F
-
-    per_content = featurized.groupBy(_content_digest().alias("content")).agg(
-        F.count(F.lit(1)).alias("n"),
-        F.count(F.when(F.col("error_kind").isNull(), 1)).alias("ok"),
-    )
-    repeats = F.when((F.col("n") > 1) & F.col("content").isNotNull(), F.col("content"))
-    total = per_content.agg(
-        F.sum("ok").alias("ok"), F.sum("n").alias("n"),
-        F.collect_list(repeats).alias("repeated"),
-    ).first()
-    ok, n = total.ok or 0, total.n or 0
-    return Tally(rows=ok, errors=n - ok, repeated=sorted(total.repeated or []))
-
-
-def find_duplicates(featurized, repeated: list[str], examples: int = 5) -> dict:
-    """Files whose bytes equal another file's (`repeated`: their digests, from `tally`):
-    counts, and a few groups to look at; a Spark job only when there are any."""
-    from pyspark.sql import functions as F
-
-    content = featurized.where(_content_digest().isNotNull())
+    content = featurized.where(F.col("digest").isNotNull() & (F.col("length") > 0))
+    repeated = [r.digest for r in content.groupBy("digest").count().where("count > 1")
+                .select("digest").collect()]
     rows = []
     if repeated:
         digests = featurized.sparkSession.createDataFrame([(d,) for d in repeated],

@@ -197,25 +197,16 @@ def test_names_with_percent_escapes_are_read_once_under_their_own_label(spark, t
     assert rows == {name: (name.split("/")[0], len(names[name])) for name in kept}
 
 
-def test_one_tally_counts_rows_errors_and_repeated_contents(spark):
-    ok, bad = None, "corrupt"
-    rows = [("p1", "A", "a", 5, ok), ("p0", "B", "a", 5, ok), ("p2", "A", "a", 5, bad),
-            ("q1", "A", "b", 5, ok), ("q0", "A", "b", 5, ok), ("r", "A", "c", 5, ok),
-            ("e1", "A", "empty", 0, "empty"), ("e2", "B", "empty", 0, "empty"),
-            ("x", None, None, 3, "no_label"), ("y", None, None, 3, "no_label")]
-    frame = spark.createDataFrame(
-        rows, "path string, label string, digest string, length long, error_kind string")
-    counted = pipeline.tally(frame)
-    # empty files share a digest but no content; rows without a digest are not compared
-    assert counted == pipeline.Tally(rows=5, errors=5, repeated=["a", "b"])
-    found = pipeline.find_duplicates(frame, counted.repeated, examples=1)
+def test_duplicates_are_counted_by_content_largest_group_first(spark):
+    rows = [("p1", "A", "a", 5), ("p0", "B", "a", 5), ("p2", "A", "a", 5),
+            ("q1", "A", "b", 5), ("q0", "A", "b", 5), ("r", "A", "c", 5),
+            ("e1", "A", "empty", 0), ("e2", "B", "empty", 0), ("x", None, None, 3)]
+    frame = spark.createDataFrame(rows, "path string, label string, digest string, length long")
+    found = pipeline.find_duplicates(frame, examples=1)
     assert found == {"files": 5, "groups": 2, "groups_across_labels": 1,
                      "examples": [{"labels": ["A", "B"], "paths": ["p0", "p1", "p2"]}]}
-    single = frame.where("digest = 'c'")
-    assert pipeline.tally(single) == pipeline.Tally(rows=1, errors=0, repeated=[])
-    assert pipeline.find_duplicates(single, []) == {
+    assert pipeline.find_duplicates(frame.where("digest = 'c'")) == {
         "files": 0, "groups": 0, "groups_across_labels": 0, "examples": []}
-    assert pipeline.tally(frame.where("false")) == pipeline.Tally(0, 0, [])
 
 
 def test_random_weights_are_flagged_in_the_report(spark, sample_dir, cache_dir, tmp_path):
