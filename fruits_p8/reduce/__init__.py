@@ -4,7 +4,8 @@ Two solvers give the same model: "gram" (default) fits mean, std and the princip
 from the moments n, sum and X^T X (numpy BLAS on the workers, an eigen-solve on the driver),
 taken from the Featurizer when it summed them, else in one pass of their own; "spark"
 fits Spark ML's StandardScaler then PCA (two passes; slower, kept as the reference). Both
-transform through Spark ML's StandardScalerModel and PCAModel.
+transform through Spark ML's StandardScalerModel and PCAModel (`transform`), or in numpy
+on Arrow batches (`projection`), as the pipeline's pyarrow writers do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from fruits_p8.reduce.moments import Moments, principal_components, standardise
 from fruits_p8.reduce.pca import PcaFit, check_k, fit_pca, k_for_variance
+from fruits_p8.reduce.projection import Projection
 from fruits_p8.reduce.scaler import ScalerFit, fit_scaler, to_array, to_vector
 
 __all__ = ["SOLVERS", "Reducer", "ReducerModel", "check_k", "k_for_variance"]
@@ -42,7 +44,15 @@ class ReducerModel:
     def explained(self) -> np.ndarray:
         return self.pca.explained
 
+    @property
+    def projection(self) -> Projection:
+        """The same standardise + PCA as numpy arrays: picklable, for tasks that work on
+        Arrow batches (`Projection.transform_batch`) instead of Spark rows."""
+        return Projection.from_fit(self.scaler.mean, self.scaler.std, self.pca.axes,
+                                   self.input_col, self.output_col)
+
     def transform(self, df):
+        """`df` plus the `output_col` components, computed by Spark ML in the JVM."""
         vectors = to_vector(df, self.input_col, _VECTOR)
         scaled = self.scaler.model.transform(vectors)
         projected = self.pca.model.transform(scaled)
@@ -95,7 +105,8 @@ class Reducer:
         ratios = components.ratios[:k]
         scaler = ScalerFit(scaler_model(stats.mean, stats.std, _VECTOR, _SCALED),
                            stats.mean, stats.std)
-        pca = PcaFit(pca_model(components.axes[:, :k], ratios, _SCALED, _PCA_VECTOR), k, ratios)
+        axes = components.axes[:, :k]
+        pca = PcaFit(pca_model(axes, ratios, _SCALED, _PCA_VECTOR), k, ratios, axes)
         return ReducerModel(scaler, pca, self.input_col, self.output_col, passes=0)
 
     def _fit_spark(self, df, n_features: int, n_rows: int) -> ReducerModel:

@@ -41,11 +41,13 @@ def check_k(k: int, n_features: int, n_rows: int | None = None) -> None:
 
 @dataclass(frozen=True)
 class PcaFit:
-    """A fitted Spark PCAModel truncated to k components, and its explained-variance ratios."""
+    """A fitted Spark PCAModel truncated to k components, its explained-variance ratios and
+    its axes (d x k, as numpy: for the projection that needs no JVM)."""
 
     model: object
     k: int
     explained: np.ndarray
+    axes: np.ndarray
 
     @property
     def cumulative(self) -> np.ndarray:
@@ -77,7 +79,8 @@ def fit_pca(
         k = k_for_variance(ratios, variance)
         if k < fit_k:
             model = truncate(model, k)
-    return PcaFit(model=model, k=int(k), explained=ratios[:k])
+    return PcaFit(model=model, k=int(k), explained=ratios[:k],
+                  axes=np.asarray(model.pc.toArray(), dtype=np.float64))
 
 
 def truncate(model, k: int):

@@ -86,6 +86,20 @@ def test_both_solvers_give_the_same_projection(data):
     assert np.allclose(np.abs(gram), np.abs(spark_ml), atol=1e-3)
 
 
+@pytest.mark.parametrize("solver", ["gram", "spark"])
+@pytest.mark.parametrize("variance", [None, 0.9])
+def test_numpy_projection_equals_spark_ml(data, solver, variance):
+    # what the pipeline writes (numpy in the Python workers) against Spark ML in the JVM
+    _, df = data
+    model = Reducer(k=None if variance else 4, variance=variance, solver=solver).fit(df, D, N)
+    rows = model.projection.transform(df).select("path", "pca").collect()
+    rows.sort(key=lambda r: int(r.path[1:]))
+    numpy_side = np.array([r.pca for r in rows], dtype=np.float64)
+    spark_ml = collect_pca(model, df)
+    assert numpy_side.shape == spark_ml.shape == (N, model.k)
+    assert np.allclose(numpy_side, spark_ml, rtol=1e-6, atol=1e-6 * np.abs(spark_ml).max())
+
+
 def test_k_above_rows_is_a_parameter_error(data):
     _, df = data
     with pytest.raises(ParameterError, match="images"):

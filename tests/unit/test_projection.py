@@ -1,0 +1,77 @@
+"""The numpy projection the Parquet-writing tasks apply: standardise, then project."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fruits_p8.reduce.projection import Projection
+
+
+@st.composite
+def fits(draw):
+    """Features and a fit for them: some features constant (std 0), k <= d."""
+    n, d = draw(st.integers(1, 30)), draw(st.integers(1, 12))
+    k = draw(st.integers(1, d))
+    x = draw(arrays(np.float32, (n, d), elements=st.floats(-1e3, 1e3, width=32)))
+    mean = draw(arrays(np.float64, d, elements=st.floats(-1e3, 1e3)))
+    std = draw(arrays(np.float64, d, elements=st.sampled_from([0.0, 0.5, 1.0, 3.0, 250.0])))
+    axes = draw(arrays(np.float64, (d, k), elements=st.floats(-1, 1)))
+    return x, mean, std, axes
+
+
+def features_batch(x: np.ndarray, labels: list[str]) -> pa.RecordBatch:
+    features = pa.ListArray.from_arrays(
+        pa.array(np.arange(len(x) + 1, dtype=np.int32) * x.shape[1]), pa.array(x.ravel()))
+    return pa.RecordBatch.from_arrays([pa.array(labels), features], names=["label", "features"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(fits())
+def test_projection_standardises_then_projects(fit):
+    x, mean, std, axes = fit
+    got = Projection.from_fit(mean, std, axes).project(x)
+    scaled = np.zeros(x.shape)
+    varying = std > 0
+    scaled[:, varying] = (x[:, varying] - mean[varying]) / std[varying]  # constant -> 0
+    assert got.dtype == np.float32 and got.shape == (x.shape[0], axes.shape[1])
+    assert np.allclose(got, scaled @ axes, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(scaled).max()))
+
+
+@settings(max_examples=50, deadline=None)
+@given(fits(), st.data())
+def test_transform_batch_adds_one_row_of_k_components_per_row(fit, data):
+    x, mean, std, axes = fit
+    projection = Projection.from_fit(mean, std, axes)
+    labels = [f"L{i}" for i in range(len(x))]
+    start = data.draw(st.integers(0, len(x) - 1))  # a slice: offsets inside the arrays
+    batch = features_batch(x, labels).slice(start)
+    out = projection.transform_batch(batch)
+    assert out.schema.names == ["label", "features", "pca"]
+    assert out.schema.field("pca").type == pa.list_(pa.float32())
+    assert out.column("label").to_pylist() == labels[start:]
+    assert out.column("features").equals(batch.column("features"))
+    pca = np.array(out.column("pca").to_pylist(), dtype=np.float32).reshape(-1, axes.shape[1])
+    assert np.array_equal(pca, projection.project(x[start:]))
+
+
+def test_transform_batch_refuses_missing_or_short_features():
+    projection = Projection.from_fit(np.zeros(3), np.ones(3), np.eye(3)[:, :2])
+    short = pa.RecordBatch.from_arrays(
+        [pa.array([[1.0, 2.0, 3.0], [1.0, 2.0]], pa.list_(pa.float32()))], names=["features"])
+    with pytest.raises(ValueError, match="3 values each"):
+        projection.transform_batch(short)
+    missing = pa.RecordBatch.from_arrays(
+        [pa.array([[1.0, 2.0, 3.0], None], pa.list_(pa.float32()))], names=["features"])
+    with pytest.raises(ValueError, match="1 null rows"):
+        projection.transform_batch(missing)
+
+
+def test_column_names_follow_the_fit():
+    projection = Projection.from_fit(np.zeros(2), np.ones(2), np.eye(2), "x", "z")
+    batch = pa.RecordBatch.from_arrays([pa.array([[1.0, -1.0]], pa.list_(pa.float32()))],
+                                       names=["x"])
+    out = projection.transform_batch(batch)
+    assert out.schema.names == ["x", "z"] and out.column("z").to_pylist() == [[1.0, -1.0]]
