@@ -224,8 +224,12 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         output.begin()
         try:
             with timings.stage("write"):
-                output.write_dataset(FEATURES, model.transform(good))
-                output.write_dataset(ERRORS, featurized.where(F.col("error_kind").isNotNull()))
+                output.write_dataset(FEATURES, good, model.projection)
+                if errors:
+                    output.write_dataset(ERRORS,
+                                         featurized.where(F.col("error_kind").isNotNull()))
+                else:
+                    output.write_empty(ERRORS)
             reused_rows = None
             if config.incremental:
                 # every row came either through this run's featurizer or from the reuse

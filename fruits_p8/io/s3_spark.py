@@ -1,9 +1,9 @@
 """Spark reading and writing S3 through boto3 on the executors.
 
 For machines whose Spark has no S3 filesystem (the pyspark wheel lacks the S3A jars, which
-come from Maven): the driver lists the objects, executors fetch them; executors write
-Parquet parts, the driver writes the markers. On EMR, Spark's own s3:// (EMRFS) is used
-instead.
+come from Maven): the driver lists the objects, executors fetch them; executors put
+Parquet parts (`io.parts` into an `S3Sink`), the driver puts the markers. On EMR, Spark's
+own s3:// (EMRFS) is used instead.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import functools
 import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fruits_p8.io.output import dictionary_columns
 from fruits_p8.io.paths import label_from_path, parse_location, split_s3
 from fruits_p8.io.s3 import S3Settings, list_objects, storage_error
 
@@ -84,36 +84,16 @@ def read_images_boto3(spark, root: str, glob: str, limit: int | None, settings: 
     return frame, count
 
 
-def write_partition(settings: S3Settings, uri: str, schema: pa.Schema,
-                    batches: Iterator[pa.RecordBatch]):
-    """mapInArrow body: one Parquet part per partition; a retried task rewrites the same key."""
-    from pyspark import TaskContext
+@dataclass(frozen=True)
+class S3Sink:
+    """Files under an s3:// prefix, put by whichever process holds the sink (executors too)."""
 
-    parts = [pa.Table.from_batches([b]).cast(schema) for b in batches if b.num_rows]
-    table = pa.concat_tables(parts) if parts else schema.empty_table()
-    if table.num_rows:
-        bucket, prefix = split_s3(uri)
-        key = f"{prefix}/part-{TaskContext.get().partitionId():05d}.parquet"
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, use_dictionary=dictionary_columns(schema))
-        settings.client().put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
-        yield pa.RecordBatch.from_pylist([{"key": key, "rows": table.num_rows}])
+    settings: S3Settings
+    uri: str
 
-
-def write_parquet_boto3(df, uri: str, schema: pa.Schema, settings: S3Settings) -> int:
-    """Write `df` as Parquet parts under uri/ from the executors; returns the row count."""
-    written = df.mapInArrow(
-        functools.partial(write_partition, settings, uri, schema), "key string, rows long"
-    ).collect()
-    bucket, prefix = split_s3(uri)
-    client = settings.client()
-    if not written:  # keep the schema readable even with no rows
-        buffer = io.BytesIO()
-        pq.write_table(schema.empty_table(), buffer)
-        client.put_object(Bucket=bucket, Key=f"{prefix}/part-00000.parquet",
-                          Body=buffer.getvalue())
-    client.put_object(Bucket=bucket, Key=f"{prefix}/_SUCCESS", Body=b"")
-    return sum(r.rows for r in written)
+    def put(self, name: str, data: bytes) -> None:
+        bucket, prefix = split_s3(self.uri)
+        self.settings.client().put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=data)
 
 
 def read_parquet_boto3(spark, uri: str, schema: pa.Schema, settings: S3Settings):

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -11,6 +12,7 @@ from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, ParameterError
 from fruits_p8.io import images
+from fruits_p8.io.output import FEATURES, write_parquet
 from fruits_p8.reduce import Reducer
 from tests.conftest import TEST_SPLITS, TEST_STYLES, dictionary_encoded
 
@@ -39,6 +41,7 @@ def test_output_layout_schema_and_labels(default_run):
                                   "modificationTime", "digest"]
     assert table.num_rows == N_IMAGES == result.rows
     assert str(table.schema.field("features").type) == "list<element: float>"
+    assert table.schema.field("modificationTime").type == pa.timestamp("us", tz="UTC")
     assert {len(v) for v in table.column("features").to_pylist()} == {1280}
     assert {len(v) for v in table.column("pca").to_pylist()} == {5}
     assert set(table.column("label").to_pylist()) == {s.label for s in TEST_STYLES}
@@ -89,6 +92,42 @@ def test_pca_fits_from_the_featurizers_moments_as_a_separate_pass_would(default_
                        np.mean([r["features"] for r in written], axis=0), atol=1e-5)
     assert np.allclose(result.report["pca"]["explained_variance"]["per_component"],
                        own_pass.explained, atol=1e-6)
+
+
+def test_written_pca_is_spark_mls_transform_of_the_written_features(default_run, spark):
+    _, out = default_run
+    features = spark.read.parquet(str(out / "features"))
+    refit = Reducer(k=5).fit(features, 1280, N_IMAGES)  # the same moments, summed again
+    expected = {r.path: r.pca for r in refit.transform(features.drop("pca")).collect()}
+    written = {r.path: r.pca for r in features.select("path", "pca").collect()}
+    assert written.keys() == expected.keys()
+    got = np.array([written[p] for p in sorted(written)])
+    want = np.array([expected[p] for p in sorted(expected)])
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_sparks_own_writer_writes_the_same_dataset(default_run, spark, tmp_path):
+    # the writer for filesystems that only the JVM can open (EMRFS), tried on a local folder
+    _, out = default_run
+    features = spark.read.parquet(str(out / "features"))
+    model = Reducer(k=5).fit(features, 1280, N_IMAGES)
+    write_parquet(features.drop("pca"), FEATURES, str(tmp_path / "spark"), model.projection)
+    ours = pq.read_table(out / "features").sort_by("path")
+    theirs = pq.read_table(tmp_path / "spark").sort_by("path")
+    assert theirs.column_names == ours.column_names
+    for name in ("path", "label", "features", "length", "digest"):
+        assert theirs.column(name).equals(ours.column(name))
+    # Spark writes INT96 timestamps unless told otherwise; the same instants
+    utc = pa.timestamp("us", tz="UTC")
+    assert theirs.column("modificationTime").cast(utc).equals(ours.column("modificationTime"))
+    assert np.allclose(np.array(theirs.column("pca").to_pylist()),
+                       np.array(ours.column("pca").to_pylist()), rtol=1e-4, atol=1e-4)
+    parts = sorted((tmp_path / "spark").glob("*.parquet"))
+    assert parts
+    for part in parts:
+        encoded = dictionary_encoded(part)
+        assert not encoded["features.list.element"] and not encoded["pca.list.element"]
+        assert encoded["label"]
 
 
 def test_existing_output_is_refused_and_overwrite_replaces_it(spark, sample_dir, cache_dir,

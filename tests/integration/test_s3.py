@@ -140,7 +140,7 @@ def test_a_failed_write_leaves_the_old_output_complete(spark, s3, sample_dir, ca
 
     from fruits_p8.io import output as output_module
 
-    def broken(self, name, df):
+    def broken(self, name, df, projection=None):
         raise RuntimeError("disk full (injected)")
 
     monkeypatch.setattr(output_module.S3Output, "write_dataset", broken)
