@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,33 @@ def input_files(frame) -> list[str]:
     return joined.split("\0") if joined else []
 
 
+def empty_local_files(paths: list[str]) -> list[str]:
+    """The zero-byte files among local `paths` (raw spellings, as binaryFile's `path`)."""
+    empty = []
+    for path in paths:
+        try:
+            if os.stat("/" + parse_location(path, decode=False).key).st_size == 0:
+                empty.append(path)
+        except OSError:  # gone since the listing: the scan reports it as Spark does
+            continue
+    return empty
+
+
+def skipped_by_scan(files, listed: list[str], root: str) -> list[str]:
+    """The listed files that binaryFile's scan leaves out (zero-byte files).
+
+    Local inputs: a stat per file (~2 µs each). Elsewhere: the scanned paths are collected,
+    one task per core, not one per scan partition (~32 small files each): 0.9 -> 0.25 s
+    for 8,400 files; the stat saves that job too (0.2-0.3 s warm, ~1.4 s in a new session).
+    """
+    if parse_location(root, decode=False).is_local:
+        return empty_local_files(listed)
+    cores = max(1, files.sparkSession.sparkContext.defaultParallelism)
+    scanned = [r.path for r in files.select("path").coalesce(cores).collect()]
+    known = {parse_location(p, decode=False).uri() for p in scanned}
+    return [p for p in listed if p not in known]
+
+
 @dataclass(frozen=True)
 class ImageFiles:
     """The images of a run: a lazy frame of IMAGE_COLUMNS and how many files matched."""
@@ -97,17 +125,12 @@ def read_images(
     if limit is not None and len(listed) > limit:
         listed = listed[:limit]
         files = files.where(F.col("path").isin(listed))
-    # one task per core, not one per scan partition (~32 small files each): 0.9 -> 0.25 s
-    # for 8,400 files
-    cores = max(1, spark.sparkContext.defaultParallelism)
-    scanned = [r.path for r in files.select("path").coalesce(cores).collect()]
-    known = {parse_location(p, decode=False).uri() for p in scanned}
-    skipped = [p for p in listed if p not in known]
+    skipped = skipped_by_scan(files, listed, root)
     if skipped:
         empty = spark.createDataFrame(
             [(p, None, 0, bytearray()) for p in skipped],
             "path string, modificationTime timestamp, length long, content binary",
         )
         files = files.unionByName(empty)
-    labelled = with_labels(spark, files, scanned + skipped, root)
+    labelled = with_labels(spark, files, listed, root)
     return ImageFiles(labelled.select(*IMAGE_COLUMNS), len(listed))
