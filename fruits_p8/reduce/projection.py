@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,11 @@ class Projection:
         if column.null_count:
             raise ValueError(f"{self.input_col} has {column.null_count} null rows: "
                              "nothing to project")
-        values = column.flatten().to_numpy(zero_copy_only=False)
         dim = self.axes.shape[0]
-        if values.size != len(batch) * dim:
+        lengths = pc.min_max(pc.list_value_length(column))
+        if len(batch) and not lengths["min"].as_py() == lengths["max"].as_py() == dim:
             raise ValueError(f"{self.input_col} rows must hold {dim} values each")
+        values = column.flatten().to_numpy(zero_copy_only=False)
         components = self.project(values.reshape(len(batch), dim))
         projected = pa.ListArray.from_arrays(
             pa.array(np.arange(len(batch) + 1, dtype=np.int32) * self.k),

@@ -57,12 +57,17 @@ def test_transform_batch_adds_one_row_of_k_components_per_row(fit, data):
     assert np.array_equal(pca, projection.project(x[start:]))
 
 
-def test_transform_batch_refuses_missing_or_short_features():
+def test_transform_batch_refuses_missing_short_or_uneven_features():
     projection = Projection.from_fit(np.zeros(3), np.ones(3), np.eye(3)[:, :2])
     short = pa.RecordBatch.from_arrays(
         [pa.array([[1.0, 2.0, 3.0], [1.0, 2.0]], pa.list_(pa.float32()))], names=["features"])
     with pytest.raises(ValueError, match="3 values each"):
         projection.transform_batch(short)
+    uneven = pa.RecordBatch.from_arrays(  # 6 values for 2 rows, but not 3 per row
+        [pa.array([[1.0, 2.0], [1.0, 2.0, 3.0, 4.0]], pa.list_(pa.float32()))],
+        names=["features"])
+    with pytest.raises(ValueError, match="3 values each"):
+        projection.transform_batch(uneven)
     missing = pa.RecordBatch.from_arrays(
         [pa.array([[1.0, 2.0, 3.0], None], pa.list_(pa.float32()))], names=["features"])
     with pytest.raises(ValueError, match="1 null rows"):
