@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -51,14 +52,19 @@ def test_output_layout_schema_and_labels(default_run):
     assert pq.read_table(out / "errors").num_rows == 0
 
 
-def test_float_arrays_are_written_without_parquet_dictionaries(default_run):
-    _, out = default_run
-    parts = sorted((out / "features").glob("*.parquet"))
+def assert_dictionaries_only_for_scalars(dataset: Path) -> None:
+    """Every part of `dataset` keeps its float arrays out of Parquet dictionaries, not labels."""
+    parts = sorted(dataset.glob("*.parquet"))
     assert parts
     for part in parts:
         encoded = dictionary_encoded(part)
         assert not encoded["features.list.element"] and not encoded["pca.list.element"]
         assert encoded["label"]
+
+
+def test_float_arrays_are_written_without_parquet_dictionaries(default_run):
+    _, out = default_run
+    assert_dictionaries_only_for_scalars(out / "features")
 
 
 def test_report_reconciles_and_proves_one_cnn_pass(default_run):
@@ -122,12 +128,7 @@ def test_sparks_own_writer_writes_the_same_dataset(default_run, spark, tmp_path)
     assert theirs.column("modificationTime").cast(utc).equals(ours.column("modificationTime"))
     assert np.allclose(np.array(theirs.column("pca").to_pylist()),
                        np.array(ours.column("pca").to_pylist()), rtol=1e-4, atol=1e-4)
-    parts = sorted((tmp_path / "spark").glob("*.parquet"))
-    assert parts
-    for part in parts:
-        encoded = dictionary_encoded(part)
-        assert not encoded["features.list.element"] and not encoded["pca.list.element"]
-        assert encoded["label"]
+    assert_dictionaries_only_for_scalars(tmp_path / "spark")
 
 
 def test_existing_output_is_refused_and_overwrite_replaces_it(spark, sample_dir, cache_dir,
