@@ -14,8 +14,15 @@ log = logging.getLogger(__name__)
 # All cores, and up to 4 attempts per task as on a cluster (plain local[*] never retries).
 LOCAL_MASTER = "local[*,4]"
 
+# What Spark's Parquet writer puts in the files, set alike for local sessions and EMR clusters
+# (`emr plan` adds it to spark-defaults): timestamps as the pyarrow writers store them, not INT96.
+OUTPUT_SETTINGS: dict[str, str] = {
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
 # Settings for a session we start ourselves on one machine; a cluster (spark-submit) keeps its own.
 LOCAL_DEFAULTS: dict[str, str] = {
+    **OUTPUT_SETTINGS,
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.bindAddress": "127.0.0.1",

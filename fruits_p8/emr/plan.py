@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fruits_p8 import __version__
 from fruits_p8.errors import UsageError
+from fruits_p8.spark import OUTPUT_SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = "${"
@@ -196,6 +197,7 @@ def build_run_job_flow(templates: Templates, settings: EmrSettings, run_id: str,
     defaults["Properties"].update(
         executor_sizing(spec["vcpu"], spec["memory_gib"], core["InstanceCount"])
     )
+    defaults["Properties"].update(OUTPUT_SETTINGS)
     request["Configurations"] = configurations
     request["Steps"] = build_steps(templates, settings, run_id, artifacts)
     _require_filled(request, "emr/cluster.json")

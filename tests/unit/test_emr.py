@@ -12,6 +12,7 @@ from botocore.validate import validate_parameters
 from fruits_p8.cli import main
 from fruits_p8.emr import plan, runner
 from fruits_p8.errors import EmrError, UsageError
+from fruits_p8.spark import OUTPUT_SETTINGS
 
 EMR_MODEL = get_session().get_service_model("emr")
 
@@ -73,6 +74,7 @@ def test_overrides_reach_the_request_and_size_the_executors(templates):
                  if c["Classification"] == "spark-defaults")["Properties"]
     assert (spark["spark.executor.instances"], spark["spark.executor.cores"]) == ("5", "8")
     assert spark["spark.executor.memory"] == "10g"
+    assert spark.items() >= OUTPUT_SETTINGS.items()  # Parquet files as the local writers make
     args = request["Steps"][0]["HadoopJarStep"]["Args"]
     assert args[-2:] == ["--weights", "/opt/fruits_p8/weights/w.h5"]
     validate_parameters(request, EMR_MODEL.operation_model("RunJobFlow").input_shape)
