@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from fruits_p8.errors import UsageError
+from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
 
 DEFAULT_K = 200
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -36,6 +37,7 @@ class RunConfig:
     variance: float | None = None
     pca_solver: str = "gram"
     batch_size: int = DEFAULT_BATCH_SIZE
+    precision: str = DEFAULT_PRECISION
     partitions: int | None = None
     limit: int | None = None
     master: str | None = None
@@ -81,6 +83,8 @@ def _problems(c: RunConfig):
         yield f"--variance must be in (0, 1], got {c.variance}"
     if c.batch_size < 1:
         yield f"--batch-size must be a positive integer, got {c.batch_size}"
+    if c.precision not in PRECISIONS:
+        yield f"--precision must be {' or '.join(PRECISIONS)}, got {c.precision!r}"
     if c.partitions is not None and c.partitions < 1:
         yield f"--partitions must be a positive integer, got {c.partitions}"
     if c.limit is not None and c.limit < 1:

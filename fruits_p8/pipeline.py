@@ -28,6 +28,7 @@ from fruits_p8.features.backbones import (
     load_weights,
 )
 from fruits_p8.features.featurizer import PREPROCESSING, Featurizer
+from fruits_p8.features.precision import DEFAULT_PRECISION, cpu_runs_bfloat16_natively
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
@@ -187,14 +188,18 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         check_k(config.k, plan.backbone.feature_dim, files)
     with timings.stage("load_weights"):
         backbone, weights = load_backbone_weights(config)
+    if config.precision == "bfloat16" and cpu_runs_bfloat16_natively() is False:
+        log.warning("--precision bfloat16: this machine's CPU has no AVX512-BF16 or AMX, so "
+                    "bfloat16 is emulated here and slower than float32")
 
     threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
     partitions = config.partitions or default_partitions(spark, files, config.batch_size)
     featurizer = Featurizer(backbone, weights, config.batch_size, threads,
-                            sum_moments=moments_fit_in_results(spark, partitions, backbone))
+                            sum_moments=moments_fit_in_results(spark, partitions, backbone),
+                            precision=config.precision)
     todo, reused = images, None
     if config.incremental:
-        todo, reused = split_unchanged(spark, images, output, weights)
+        todo, reused = split_unchanged(spark, images, output, weights, config.precision)
     featurized = featurizer.transform(spread(todo, partitions))
     if reused is not None:
         featurized = featurized.unionByName(reused)
@@ -253,10 +258,10 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
 UNCHANGED_KEY = ["path", "length", "modificationTime"]
 
 
-def split_unchanged(spark, images, output, weights: Weights):
+def split_unchanged(spark, images, output, weights: Weights, precision: str):
     """--incremental: images whose path, size and time match a row of the previous output's
-    features (made with the same weights and image preprocessing) reuse those features; the
-    rest is featurized."""
+    features (made with the same weights, image preprocessing and precision) reuse those
+    features; the rest is featurized."""
     from pyspark.sql import functions as F
 
     previous = output.read_dataset(spark, FEATURES)
@@ -274,6 +279,12 @@ def split_unchanged(spark, images, output, weights: Weights):
         if made_by.get("preprocessing") != PREPROCESSING:
             log.warning("--incremental: the previous output was made with another image "
                         "preprocessing (an older fruits_p8); featurizing everything again")
+            return images, None
+        # outputs from before --precision existed were made in float32
+        if made_by.get("precision", DEFAULT_PRECISION) != precision:
+            log.warning("--incremental: the previous output was made in %s, this run uses %s; "
+                        "featurizing everything again",
+                        made_by.get("precision", DEFAULT_PRECISION), precision)
             return images, None
     known = previous.select(*UNCHANGED_KEY)
     todo = images.join(F.broadcast(known), UNCHANGED_KEY, "left_anti")
@@ -340,6 +351,7 @@ def build_report(config: RunConfig, files: int, rows: int, errors: int, model: R
             "weights": weights.describe(),
             "random_weights": not weights.pretrained,
             "batch_size": config.batch_size,
+            "precision": config.precision,
             "preprocessing": PREPROCESSING,
         },
         "pca": {

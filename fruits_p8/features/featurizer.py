@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from fruits_p8.features.backbones import Backbone, get_backbone
 from fruits_p8.features.fold import fold_batch_norms
+from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS, with_precision
 from fruits_p8.features.preprocess import ImageError, decode_for_cnn
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
@@ -34,6 +35,7 @@ class ModelSpec:
     weights_sha256: str
     batch_size: int
     threads: int
+    precision: str = DEFAULT_PRECISION
 
 
 # Part of what makes a feature: --incremental reuses features only from outputs that say so.
@@ -42,10 +44,12 @@ PREPROCESSING = ("rgb; no side over the input size: upscaled in the graph (bilin
 
 
 def compile_forward(
-    backbone: Backbone, arrays: Iterable[np.ndarray], fold_bn: bool = True
+    backbone: Backbone, arrays: Iterable[np.ndarray], fold_bn: bool = True,
+    precision: str = DEFAULT_PRECISION,
 ) -> Forward:
     """uint8 pixels (n, h, w, 3) -> float32 features (n, d), graph-compiled once,
-    with BatchNorm folded into the convolutions (same outputs to float rounding, ~2x faster).
+    with BatchNorm folded into the convolutions (same outputs to float rounding, ~2x faster),
+    computed in `precision` (see fruits_p8.features.precision).
 
     Pixels of the input size go straight in; smaller images are upscaled in the graph
     (bilinear, rounded to whole pixel values as PIL would give them). The batch dimension is
@@ -58,11 +62,12 @@ def compile_forward(
     model.set_weights(list(arrays))
     if fold_bn:
         model = fold_batch_norms(model)
+    model = with_precision(model, precision)
     size = backbone.input_size
     scale, offset = backbone.scaling.scale, backbone.scaling.offset
 
     def features(pixels):
-        return model(pixels * scale + offset, training=False)
+        return tf.cast(model(pixels * scale + offset, training=False), tf.float32)
 
     @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
     def forward(pixels):
@@ -89,7 +94,8 @@ class WorkerModels:
     def get(self, spec: ModelSpec, arrays: Callable[[], Iterable[np.ndarray]]) -> Forward:
         if spec not in self._models:
             import_tensorflow(spec.threads)
-            self._models[spec] = compile_forward(get_backbone(spec.backbone), arrays())
+            self._models[spec] = compile_forward(get_backbone(spec.backbone), arrays(),
+                                                 precision=spec.precision)
             self.builds += 1
         return self._models[spec]
 
@@ -234,7 +240,8 @@ class Featurizer:
 
     Counters (Spark accumulators) tell afterwards how many images went through the CNN and
     how many models the workers built (the proof that the CNN ran once per image), and, with
-    `sum_moments`, the moments of the features for `Reducer.fit(..., moments=)`.
+    `sum_moments`, the moments of the features for `Reducer.fit(..., moments=)`. `precision`
+    is the CNN's arithmetic (fruits_p8.features.precision); features come out float32 either way.
     """
 
     def __init__(
@@ -245,15 +252,19 @@ class Featurizer:
         threads_per_task: int = 1,
         arrow_batches_per_model_batch: int = 4,
         sum_moments: bool = True,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         if weights.backbone != backbone.name:
             raise ValueError(f"weights are for {weights.backbone}, not {backbone.name}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.backbone = backbone
         self.weights = weights
         self.batch_size = batch_size
         self.threads_per_task = threads_per_task
         self.arrow_records = batch_size * arrow_batches_per_model_batch
         self.sum_moments = sum_moments
+        self.precision = precision
         self.counters: Counters | None = None
 
     def transform(self, images):
@@ -265,7 +276,7 @@ class Featurizer:
         self.counters = Counters(sc.accumulator(0), sc.accumulator(0), sc.accumulator(0),
                                  sc.accumulator(None, MomentsSum()) if self.sum_moments else None)
         spec = ModelSpec(self.backbone.name, self.weights.sha256, self.batch_size,
-                         self.threads_per_task)
+                         self.threads_per_task, self.precision)
         run = functools.partial(featurize_partition, spec, shared, self.counters)
         return images.mapInArrow(run, output_schema(images.schema))
 

@@ -145,3 +145,31 @@ def test_incremental_after_an_older_preprocessing_starts_over(spark, sample_dir,
     third = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True),
                          spark=spark)
     assert third.report["counts"]["reused"] == 8
+
+
+def test_incremental_in_another_precision_starts_over(spark, sample_dir, cache_dir, tmp_path,
+                                                      caplog):
+    from fruits_p8.features.precision import agreement
+
+    out = tmp_path / "out"
+    first = pipeline.run(config(sample_dir, out, cache_dir, limit=8), spark=spark)
+    assert first.report["model"]["precision"] == "float32"
+    report = json.loads((out / "run.json").read_text())
+    del report["model"]["precision"]  # as an output from before --precision says: float32
+    (out / "run.json").write_text(json.dumps(report))
+    second = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True),
+                          spark=spark)
+    assert second.report["counts"]["reused"] == 8
+    float32 = pq.read_table(out / "features").sort_by("path")
+
+    third = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True,
+                                precision="bfloat16"), spark=spark)
+    assert third.report["counts"]["cnn_images"] == 8
+    assert third.report["counts"]["reused"] == 0
+    assert third.report["model"]["precision"] == "bfloat16"
+    assert "was made in float32, this run uses bfloat16" in caplog.text
+    bfloat16 = pq.read_table(out / "features").sort_by("path")
+    assert bfloat16.column("path") == float32.column("path")
+    found = agreement(np.array(float32.column("features").to_pylist()),
+                      np.array(bfloat16.column("features").to_pylist()))
+    assert 1e-3 < found.median_relative < 0.1  # the workers' models ran in bfloat16

@@ -9,7 +9,8 @@ def test_help_lists_the_commands_and_run_options(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--input", "--output", "--k", "--variance", "--model", "--weights",
-                   "--batch-size", "--partitions", "--limit", "--master", "--overwrite"):
+                   "--batch-size", "--precision", "--partitions", "--limit", "--master",
+                   "--overwrite"):
         assert option in text
 
 
@@ -21,6 +22,7 @@ def test_help_lists_the_commands_and_run_options(capsys):
         (["run", "--variance", "2"], "(0, 1]"),
         (["run", "--model", "vgg"], "invalid choice"),
         (["run", "--batch-size", "many"], "positive integer"),
+        (["run", "--precision", "float16"], "invalid choice"),
     ],
 )
 def test_bad_options_exit_2_with_a_short_message(argv, fragment, capsys):

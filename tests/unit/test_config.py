@@ -11,6 +11,7 @@ def test_defaults_are_sane():
     assert config.k == 200 and config.variance is None
     assert config.model == "efficientnet_lite0" and config.weights == "auto"
     assert config.region == "eu-west-3"
+    assert config.precision == "float32"
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,7 @@ def test_defaults_are_sane():
         ({"limit": 0}, "--limit"),
         ({"io": "ftp"}, "--io"),
         ({"pca_solver": "svd"}, "--pca-solver"),
+        ({"precision": "float16"}, "--precision must be float32 or bfloat16"),
         ({"input": ""}, "--input"),
     ],
 )

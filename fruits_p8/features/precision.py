@@ -1,0 +1,100 @@
+"""The arithmetic a CNN runs in: float32 (exact reference features) or bfloat16 (faster).
+
+bfloat16 keeps float32's range with an 8-bit mantissa; the features move by ~3 % (relative
+norm) from float32's. Its speed depends on the CPU: 1.7× float32's on this project's AMD Zen 5
+(AVX512-BF16), slower than float32 on the project's earlier machine (AVX512-BF16 too, no AMX),
+and emulated, so slower, on CPUs without native bfloat16 instructions: measure (`make bench`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PRECISIONS = ("float32", "bfloat16")
+DEFAULT_PRECISION = "float32"
+
+# /proc/cpuinfo flags of the instructions that make bfloat16 convolutions fast.
+NATIVE_BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def with_precision(model, precision: str):
+    """`model` itself for float32; for bfloat16 a copy with Keras' mixed_bfloat16 policy on
+    every layer (weights kept in float32, cast as each layer computes): no process-wide
+    setting, so float32 and bfloat16 models can share a Python worker."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "float32":
+        return model
+    import keras
+
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] != "InputLayer":
+            layer["config"]["dtype"] = "mixed_bfloat16"
+    mixed = keras.Model.from_config(config)
+    mixed.set_weights(model.get_weights())
+    return mixed
+
+
+def native_bfloat16(cpuinfo: str) -> bool:
+    """Whether a /proc/cpuinfo text lists an instruction set that runs bfloat16 natively."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return bool(NATIVE_BFLOAT16_FLAGS & set(value.split()))
+    return False
+
+
+def cpu_runs_bfloat16_natively(cpuinfo_path: str = "/proc/cpuinfo") -> bool | None:
+    """Whether this machine's CPU runs bfloat16 natively; None where /proc/cpuinfo is missing."""
+    try:
+        with open(cpuinfo_path) as stream:
+            return native_bfloat16(stream.read())
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How far features made in another precision are from the float32 ones, row by row."""
+
+    rows: int
+    median_relative: float  # ‖other − reference‖ / ‖reference‖, median over rows
+    max_relative: float
+    min_cosine: float
+
+
+def agreement(reference: np.ndarray, other: np.ndarray) -> Agreement:
+    """Row-wise distance between two (n, d) feature matrices of the same images."""
+    if reference.shape != other.shape or reference.ndim != 2:
+        raise ValueError(f"need two (n, d) arrays of one shape, got {reference.shape} and "
+                         f"{other.shape}")
+    ref, oth = reference.astype(np.float64), other.astype(np.float64)
+    norms = np.linalg.norm(ref, axis=1)
+    other_norms = np.linalg.norm(oth, axis=1)
+    relative = np.linalg.norm(oth - ref, axis=1) / np.maximum(norms, 1e-12)
+    cosine = (ref * oth).sum(axis=1) / np.maximum(norms * other_norms, 1e-12)
+    return Agreement(len(ref), float(np.median(relative)), float(relative.max()),
+                     float(cosine.min()))
+
+
+def nearest_neighbour_accuracy(features: np.ndarray, labels: Sequence[str],
+                               chunk: int = 1024) -> float:
+    """Leave-one-out 1-nearest-neighbour label accuracy (Euclidean): a task-level check of
+    features that needs no training, computed in chunks of rows (memory ~ chunk × n)."""
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels)
+    if len(x) < 2:
+        raise ValueError("need at least 2 rows")
+    squared = (x * x).sum(axis=1)
+    hits = 0
+    for start in range(0, len(x), chunk):
+        block = x[start:start + chunk]
+        distances = squared[start:start + chunk, None] - 2 * block @ x.T + squared[None, :]
+        rows = np.arange(len(block))
+        distances[rows, start + rows] = np.inf
+        hits += int((y[distances.argmin(axis=1)] == y[start:start + chunk]).sum())
+    return hits / len(x)
