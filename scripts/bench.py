@@ -8,9 +8,10 @@ timestamped copy) for comparison across commits. Everything runs in one process 
 this script, its Spark JVM and Python workers, and the child processes of the limit.
 
 Figures:
-  limit              the CNN's forward pass alone on pre-decoded uint8 batches: the best of
-                     one process x all cores threads and one process per core x 1 thread,
-                     measured before and after the pipeline runs; the higher one counts
+  limit              the CNN's forward pass alone on pre-decoded uint8 batches, in float32:
+                     the best of one process x all cores threads and one process per core x
+                     1 thread, measured before and after the pipeline runs; the higher one
+                     counts. Every "x limit" figure divides by it
   pipeline cold/warm read -> decode -> featurize -> scale -> PCA -> write (pipeline.run); cold
                      is the first run of a session (workers import TensorFlow and compile),
                      warm the median of the next --warm-runs (3) runs (workers and models
@@ -22,6 +23,10 @@ Figures:
   predict_batch_udf  Spark's pyspark.ml.functions.predict_batch_udf on the same (folded)
                      model, fed decoded pixel arrays by a pandas UDF
   scaling            a warm run on a quarter of the images: time per image and memory
+  bfloat16           the same limit and warm runs with --precision bfloat16 (after one run
+                     that builds the bfloat16 models), and the accuracy check of its
+                     features against float32's: row-wise distance, and leave-one-out
+                     1-nearest-neighbour label accuracy on each output's PCA features
 """
 
 from __future__ import annotations
@@ -141,14 +146,14 @@ def backbone_weights(model: str, cache: str | Path):
 
 
 def _forward_rate(model: str, threads: int, batch: int, seconds: float, cache: str,
-                  queue) -> None:
+                  precision: str, queue) -> None:
     from fruits_p8.features.tf_runtime import import_tensorflow
 
     import_tensorflow(threads)
     from fruits_p8.features.featurizer import compile_forward
 
     backbone, weights = backbone_weights(model, cache)
-    forward = compile_forward(backbone, weights.arrays)
+    forward = compile_forward(backbone, weights.arrays, precision=precision)
     pixels = np.random.default_rng(0).integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8)
     forward(pixels)
     forward(pixels)
@@ -159,13 +164,15 @@ def _forward_rate(model: str, threads: int, batch: int, seconds: float, cache: s
     queue.put(done / (time.perf_counter() - begin))
 
 
-def measure_limit(model: str, cores: int, batch: int, seconds: float, cache: Path) -> dict:
+def measure_limit(model: str, cores: int, batch: int, seconds: float, cache: Path,
+                  precision: str = "float32") -> dict:
     context = mp.get_context("spawn")
     layouts = {}
     for processes, threads in ((1, cores), (cores, 1)):
         queue = context.Queue()
         children = [context.Process(target=_forward_rate,
-                                    args=(model, threads, batch, seconds, str(cache), queue))
+                                    args=(model, threads, batch, seconds, str(cache),
+                                          precision, queue))
                     for _ in range(processes)]
         for child in children:
             child.start()
@@ -309,6 +316,56 @@ def run_pipeline(spark, config: RunConfig, sampler: MemorySampler) -> dict:
     }
 
 
+def bfloat16_runs(spark, config: RunConfig, sampler: MemorySampler, warm_runs: int,
+                   output: Path) -> dict:
+    """--precision bfloat16 in the same warm session: one run that builds the bfloat16 models,
+    then `warm_runs` runs, then its features against the float32 output at config.output."""
+    bf16 = config.with_(precision="bfloat16", output=str(output))
+    first = run_pipeline(spark, bf16, sampler)
+    print(f"bfloat16 first run (builds the models): {first}", flush=True)
+    runs = []
+    for number in range(1, warm_runs + 1):
+        runs.append(run_pipeline(spark, bf16, sampler))
+        print(f"bfloat16 warm ({number} of {warm_runs}): {runs[-1]}", flush=True)
+    accuracy = compare_outputs(Path(config.output), output)
+    print(f"bfloat16 against float32: {accuracy}", flush=True)
+    return {"pipeline_first": first, "pipeline_warm_runs": runs,
+            "pipeline_warm": median_run(runs), "accuracy": accuracy}
+
+
+def _columns(output: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """labels, features and pca of an output's feature rows, in path order."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(output / "features", columns=["path", "label", "features", "pca"])
+    table = table.sort_by("path")
+
+    def matrix(name: str) -> np.ndarray:
+        column = table.column(name).combine_chunks()
+        return column.flatten().to_numpy().reshape(len(table), -1)
+
+    return table.column("label").to_pylist(), matrix("features"), matrix("pca")
+
+
+def compare_outputs(reference: Path, other: Path) -> dict:
+    """The accuracy check of one output's features against another's, same images."""
+    from fruits_p8.features.precision import agreement, nearest_neighbour_accuracy
+
+    labels, features, pca = _columns(reference)
+    other_labels, other_features, other_pca = _columns(other)
+    if labels != other_labels:
+        raise SystemExit(f"{reference} and {other} do not hold the same images")
+    found = agreement(features, other_features)
+    return {
+        "rows": found.rows,
+        "median_relative_difference": round(found.median_relative, 4),
+        "max_relative_difference": round(found.max_relative, 4),
+        "min_cosine": round(found.min_cosine, 5),
+        "nn_accuracy_pca_float32": round(nearest_neighbour_accuracy(pca, labels), 4),
+        "nn_accuracy_pca_bfloat16": round(nearest_neighbour_accuracy(other_pca, labels), 4),
+    }
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run with the median end-to-end time (the lower middle one for an even count):
     a warm session still speeds up from run to run as the JVM compiles more code."""
@@ -329,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="warm runs after the cold one; the table shows their median")
     parser.add_argument("--skip-baselines", action="store_true",
                         help="skip the reference-style and predict_batch_udf runs (slow)")
+    parser.add_argument("--skip-bfloat16", action="store_true",
+                        help="skip the --precision bfloat16 limit, runs and accuracy check")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args(argv)
@@ -347,8 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                      "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     results["first_result_s"] = first_result(root, args.model, cache, args.cores)
     print(f"first result (64 images, cold process): {results['first_result_s']} s", flush=True)
-    before = measure_limit(args.model, args.cores, args.batch_size, args.limit_seconds, cache)
-    print(f"limit (before the pipeline): {before}", flush=True)
+    precisions = ["float32"] + ([] if args.skip_bfloat16 else ["bfloat16"])
+    before = {}
+    for precision in precisions:
+        before[precision] = measure_limit(args.model, args.cores, args.batch_size,
+                                          args.limit_seconds, cache, precision)
+        print(f"limit, {precision} (before the pipeline): {before[precision]}", flush=True)
 
     sampler = MemorySampler()
     from fruits_p8.spark import build_session
@@ -369,8 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     results["pipeline_warm"] = median_run(warm)
     quarter = max(1, count // 4)
     results["scaling_quarter_warm"] = run_pipeline(
-        spark, config.with_(limit=quarter, k=min(config.k, quarter)), sampler)
+        spark, config.with_(limit=quarter, k=min(config.k, quarter),
+                            output=str(args.data / "output-quarter")), sampler)
     print(f"quarter warm: {results['scaling_quarter_warm']}", flush=True)
+    if not args.skip_bfloat16:
+        results["bfloat16"] = bfloat16_runs(spark, config, sampler, args.warm_runs,
+                                            args.data / "output-bfloat16")
     partitions = pipeline.default_partitions(spark, count, args.batch_size)
     if not args.skip_baselines:
         sampler.reset()
@@ -386,9 +453,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference-style: {results['reference_style']}", flush=True)
     spark.stop()
     sampler.stop()
-    after = measure_limit(args.model, args.cores, args.batch_size, args.limit_seconds, cache)
-    print(f"limit (after): {after}", flush=True)
-    results["limit"] = combined_limit(before, after)
+    for precision in precisions:
+        after = measure_limit(args.model, args.cores, args.batch_size, args.limit_seconds,
+                              cache, precision)
+        print(f"limit, {precision} (after): {after}", flush=True)
+        limit = combined_limit(before[precision], after)
+        if precision == "float32":
+            results["limit"] = limit
+        else:
+            results[precision]["limit"] = limit
 
     print()
     print(table(results))
@@ -415,6 +488,17 @@ def table(r: dict) -> str:
     q = r["scaling_quarter_warm"]
     rows.append((f"pipeline warm, {q['images']} images", q["images_per_s"], None,
                  f"{q['seconds']:.1f} s"))
+    if "bfloat16" in r:
+        bf = r["bfloat16"]
+        rows.append(("limit, bfloat16: CNN forward alone", bf["limit"]["images_per_s"], None,
+                     f"{bf['limit']['images_per_s'] / limit:.2f} x the float32 limit"))
+        run, own = bf["pipeline_warm"], bf["limit"]["images_per_s"]
+        rows.append(("pipeline warm, --precision bfloat16", run["images_per_s"], None,
+                     f"{run['seconds']:.1f} s; {run['images_per_s'] / own:.2f} x the bfloat16 "
+                     "limit"))
+        rows.append(("  featurize stage", run["featurize_images_per_s"], None,
+                     f"{run['featurize_s']:.1f} s; {run['featurize_images_per_s'] / own:.2f} x "
+                     "the bfloat16 limit"))
     if "predict_batch_udf" in r:
         b = r["predict_batch_udf"]
         rows.append(("predict_batch_udf (featurize only)", b["images_per_s"], None,
@@ -446,6 +530,21 @@ def table(r: dict) -> str:
         f"peak RSS MiB (warm, {warm['images']} images): {warm['memory_mib']}",
         f"peak RSS MiB (warm, {q['images']} images): {q['memory_mib']}",
     ]
+    if "bfloat16" in r:
+        bf, a = r["bfloat16"], r["bfloat16"]["accuracy"]
+        lines += [
+            "bfloat16 warm runs, end to end / featurize images/s: " + ", ".join(
+                f"{w['images_per_s']:.1f} / {w['featurize_images_per_s']:.1f}"
+                for w in bf["pipeline_warm_runs"]),
+            f"bfloat16 limit: the higher of {bf['limit']['before']} and {bf['limit']['after']}; "
+            f"layouts {bf['limit']['layouts']}",
+            f"bfloat16 features against float32 ({a['rows']} images): relative difference "
+            f"median {100 * a['median_relative_difference']:.1f} %, max "
+            f"{100 * a['max_relative_difference']:.1f} %; min cosine {a['min_cosine']}",
+            f"1-NN label accuracy on pca (leave one out): float32 "
+            f"{100 * a['nn_accuracy_pca_float32']:.2f} %, bfloat16 "
+            f"{100 * a['nn_accuracy_pca_bfloat16']:.2f} %",
+        ]
     return "\n".join(lines)
 
 
