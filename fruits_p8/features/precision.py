@@ -73,10 +73,13 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> Agreement:
         raise ValueError(f"need two (n, d) arrays of one shape, got {reference.shape} and "
                          f"{other.shape}")
     ref, oth = reference.astype(np.float64), other.astype(np.float64)
-    norms = np.linalg.norm(ref, axis=1)
-    other_norms = np.linalg.norm(oth, axis=1)
-    relative = np.linalg.norm(oth - ref, axis=1) / np.maximum(norms, 1e-12)
-    cosine = (ref * oth).sum(axis=1) / np.maximum(norms * other_norms, 1e-12)
+    norms, other_norms = np.linalg.norm(ref, axis=1), np.linalg.norm(oth, axis=1)
+    apart = np.linalg.norm(oth - ref, axis=1)
+    # a zero row agrees only with a zero row: relative 0 or inf, cosine 1 or 0
+    relative = np.divide(apart, norms, out=np.where(apart > 0, np.inf, 0.0), where=norms > 0)
+    both = norms * other_norms
+    cosine = np.divide((ref * oth).sum(axis=1), both, out=(apart == 0).astype(np.float64),
+                       where=both > 0)
     return Agreement(len(ref), float(np.median(relative)), float(relative.max()),
                      float(cosine.min()))
 

@@ -62,6 +62,17 @@ def test_agreement_of_known_pairs():
         agreement(x, x[:4])
 
 
+def test_agreement_of_tiny_and_zero_rows():
+    tiny = np.full((2, 4), 1e-9)  # features of a net whose activations vanished
+    close = agreement(tiny, tiny * 1.01)
+    assert close.min_cosine == pytest.approx(1) and close.max_relative == pytest.approx(0.01)
+    zero = np.zeros((2, 4))
+    assert agreement(zero, zero).min_cosine == 1 and agreement(zero, zero).max_relative == 0
+    assert agreement(tiny, tiny).min_cosine == pytest.approx(1)
+    apart = agreement(zero, tiny)
+    assert apart.max_relative == np.inf and apart.min_cosine == 0
+
+
 def test_nearest_neighbour_accuracy_by_hand():
     points = np.array([[0.0], [1.0], [10.0], [11.0]])
     # 0 and 1 are each other's neighbours with other labels; 10 and 11 agree
