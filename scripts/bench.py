@@ -333,8 +333,8 @@ def bfloat16_runs(spark, config: RunConfig, sampler: MemorySampler, warm_runs: i
             "pipeline_warm": median_run(runs), "accuracy": accuracy}
 
 
-def _columns(output: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """labels, features and pca of an output's feature rows, in path order."""
+def _columns(output: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """paths, labels, features and pca of an output's feature rows, in path order."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(output / "features", columns=["path", "label", "features", "pca"])
@@ -344,16 +344,17 @@ def _columns(output: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
         column = table.column(name).combine_chunks()
         return column.flatten().to_numpy().reshape(len(table), -1)
 
-    return table.column("label").to_pylist(), matrix("features"), matrix("pca")
+    return (table.column("path").to_pylist(), table.column("label").to_pylist(),
+            matrix("features"), matrix("pca"))
 
 
 def compare_outputs(reference: Path, other: Path) -> dict:
     """The accuracy check of one output's features against another's, same images."""
     from fruits_p8.features.precision import agreement, nearest_neighbour_accuracy
 
-    labels, features, pca = _columns(reference)
-    other_labels, other_features, other_pca = _columns(other)
-    if labels != other_labels:
+    paths, labels, features, pca = _columns(reference)
+    other_paths, _, other_features, other_pca = _columns(other)
+    if paths != other_paths:
         raise SystemExit(f"{reference} and {other} do not hold the same images")
     found = agreement(features, other_features)
     return {
