@@ -22,3 +22,9 @@ def test_errors_are_counted_per_kind_beyond_the_examples_shown():
 
 def test_no_errors_says_so():
     assert "Every file gave features." in render(REPORT, {}, {}, None)
+
+
+def test_the_precision_is_shown_and_an_older_report_was_float32():
+    bfloat16 = {**REPORT, "model": {**REPORT["model"], "precision": "bfloat16"}}
+    assert "<td>precision</td><td>bfloat16</td>" in render(bfloat16, {}, {}, None)
+    assert "<td>precision</td><td>float32</td>" in render(REPORT, {}, {}, None)
