@@ -549,7 +549,7 @@ def summary(result) -> str:
         f"  run.json  {result.output}/run.json",
         f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %",
         f"  model     {weights['backbone']}, weights {weights['source']}, "
-        f"{report['model'].get('precision', DEFAULT_PRECISION)}"
+        f"{report['model']['precision']}"
         + ("  (RANDOM: not for real use)" if not weights["pretrained"] else ""),
         f"  time      {timing['total']:.1f} s in all, featurize {timing.get('featurize', 0):.1f} s"
         f" ({rate:.0f} images/s)",

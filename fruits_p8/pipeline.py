@@ -28,7 +28,7 @@ from fruits_p8.features.backbones import (
     load_weights,
 )
 from fruits_p8.features.featurizer import PREPROCESSING, Featurizer
-from fruits_p8.features.precision import DEFAULT_PRECISION, cpu_runs_bfloat16_natively
+from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_of
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
@@ -280,11 +280,10 @@ def split_unchanged(spark, images, output, weights: Weights, precision: str):
             log.warning("--incremental: the previous output was made with another image "
                         "preprocessing (an older fruits_p8); featurizing everything again")
             return images, None
-        # outputs from before --precision existed were made in float32
-        if made_by.get("precision", DEFAULT_PRECISION) != precision:
+        made_in = precision_of(made_by)
+        if made_in != precision:
             log.warning("--incremental: the previous output was made in %s, this run uses %s; "
-                        "featurizing everything again",
-                        made_by.get("precision", DEFAULT_PRECISION), precision)
+                        "featurizing everything again", made_in, precision)
             return images, None
     known = previous.select(*UNCHANGED_KEY)
     todo = images.join(F.broadcast(known), UNCHANGED_KEY, "left_anti")

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from fruits_p8.features.backbones import Backbone, get_backbone
 from fruits_p8.features.fold import fold_batch_norms
-from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS, with_precision
+from fruits_p8.features.precision import DEFAULT_PRECISION, check_precision, with_precision
 from fruits_p8.features.preprocess import ImageError, decode_for_cnn
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
@@ -256,8 +256,7 @@ class Featurizer:
     ) -> None:
         if weights.backbone != backbone.name:
             raise ValueError(f"weights are for {weights.backbone}, not {backbone.name}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        check_precision(precision)
         self.backbone = backbone
         self.weights = weights
         self.batch_size = batch_size

@@ -8,7 +8,7 @@ and emulated, so slower, on CPUs without native bfloat16 instructions: measure (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +20,23 @@ DEFAULT_PRECISION = "float32"
 NATIVE_BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
+def check_precision(precision: str) -> None:
+    """ValueError unless `precision` is one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+
+
+def precision_of(model_report: Mapping) -> str:
+    """The precision a run.json `model` section names; reports from before --precision
+    existed were made in float32."""
+    return model_report.get("precision", DEFAULT_PRECISION)
+
+
 def with_precision(model, precision: str):
     """`model` itself for float32; for bfloat16 a copy with Keras' mixed_bfloat16 policy on
     every layer (weights kept in float32, cast as each layer computes): no process-wide
     setting, so float32 and bfloat16 models can share a Python worker."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)
     if precision == "float32":
         return model
     import keras

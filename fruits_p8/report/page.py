@@ -6,7 +6,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from fruits_p8.features.precision import DEFAULT_PRECISION
+from fruits_p8.features.precision import precision_of
 from fruits_p8.report.quality import Accuracy
 
 STYLE = """
@@ -59,7 +59,7 @@ def render(report: Mapping, images: Mapping[str, bytes],
             ("errors", counts["errors"]),
             ("backbone", f"{model['backbone']} ({model['feature_dim']} features)"),
             ("weights", f"{weights['source']} (sha256 {weights['sha256'][:16]}...)"),
-            ("precision", model.get("precision", DEFAULT_PRECISION)),
+            ("precision", precision_of(model)),
             ("PCA", f"k = {pca['k']}, {pca['explained_variance']['total']:.1%} of the variance"),
             ("run time", f"{report['timings_s'].get('total', 0):.1f} s"),
         ]),
