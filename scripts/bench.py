@@ -316,6 +316,16 @@ def run_pipeline(spark, config: RunConfig, sampler: MemorySampler) -> dict:
     }
 
 
+def warm_series(spark, config: RunConfig, sampler: MemorySampler, count: int,
+                name: str) -> list[dict]:
+    """`count` runs of `config` in a warm session, each printed as it ends."""
+    runs = []
+    for number in range(1, count + 1):
+        runs.append(run_pipeline(spark, config, sampler))
+        print(f"{name} ({number} of {count}): {runs[-1]}", flush=True)
+    return runs
+
+
 def bfloat16_runs(spark, config: RunConfig, sampler: MemorySampler, warm_runs: int,
                    output: Path) -> dict:
     """--precision bfloat16 in the same warm session: one run that builds the bfloat16 models,
@@ -323,10 +333,7 @@ def bfloat16_runs(spark, config: RunConfig, sampler: MemorySampler, warm_runs: i
     bf16 = config.with_(precision="bfloat16", output=str(output))
     first = run_pipeline(spark, bf16, sampler)
     print(f"bfloat16 first run (builds the models): {first}", flush=True)
-    runs = []
-    for number in range(1, warm_runs + 1):
-        runs.append(run_pipeline(spark, bf16, sampler))
-        print(f"bfloat16 warm ({number} of {warm_runs}): {runs[-1]}", flush=True)
+    runs = warm_series(spark, bf16, sampler, warm_runs, "bfloat16 warm")
     accuracy = compare_outputs(Path(config.output), output)
     print(f"bfloat16 against float32: {accuracy}", flush=True)
     return {"pipeline_first": first, "pipeline_warm_runs": runs,
@@ -425,10 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                        batch_size=args.batch_size, cache_dir=cache, k=min(DEFAULT_K, count))
     results["pipeline_cold"] = run_pipeline(spark, config, sampler)
     print(f"pipeline cold: {results['pipeline_cold']}", flush=True)
-    warm = []
-    for number in range(1, args.warm_runs + 1):
-        warm.append(run_pipeline(spark, config, sampler))
-        print(f"pipeline warm ({number} of {args.warm_runs}): {warm[-1]}", flush=True)
+    warm = warm_series(spark, config, sampler, args.warm_runs, "pipeline warm")
     results["pipeline_warm_runs"] = warm
     results["pipeline_warm"] = median_run(warm)
     quarter = max(1, count // 4)
