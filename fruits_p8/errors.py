@@ -27,6 +27,10 @@ class OutputExistsError(UserError):
     exit_code = 4
 
 
+class OutputInUseError(OutputExistsError):
+    """Another run is writing the same output right now."""
+
+
 class ParameterError(UserError):
     """A parameter does not fit the data (k larger than the features or rows...)."""
 

@@ -1,36 +1,54 @@
-"""Where a run's results go, and how they become visible all at once.
+"""Where a run's results go, and how they become visible all at once, losing nothing.
 
 Layout of an output folder:
+    _FRUITS_P8  the marker: this folder was made by fruits_p8 (written first)
     features/   Parquet: path, label, features (array<float>), pca (array<float>)
     errors/     Parquet: path, label, error_kind, error (one row per unreadable file)
     run.json    the run report
     _SUCCESS    written last: a folder without it is not a finished run
-Everything is first written to a staging location beside the target. Locally the staging
-folder is renamed into place. On S3 (no rename) the old _SUCCESS goes first, then the old
-objects, then the staged ones are copied in and _SUCCESS is written last: a reader that
-trusts only folders with _SUCCESS never sees half a result.
+A run holds the output's lease (`lease.py`) from start to commit. Everything is first
+written to a staging location beside the target. Locally the old output is renamed aside,
+the staging folder renamed into place, then the old one removed. On S3 (no rename) the old
+objects are first copied aside, then replaced by the staged ones, _SUCCESS last; the copy
+aside and the staging go only once the new output is complete. At every instant a complete
+old or a complete new output exists, and the next run puts back whichever an interrupted
+commit left aside. Only what `ownership.py` recognises as ours is ever replaced or deleted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pyarrow as pa
 
-from fruits_p8.errors import OutputExistsError, UsageError
+from fruits_p8 import __version__
+from fruits_p8.errors import UsageError
+from fruits_p8.io.lease import Lease, LocalLeaseStore, S3LeaseStore
+from fruits_p8.io.ownership import (
+    ERRORS,
+    FEATURES,
+    MARKER,
+    SUCCESS,
+    check_replaceable,
+    marker_text,
+    output_state,
+)
+from fruits_p8.io.ownership import RUN_JSON as REPORT
 from fruits_p8.io.parts import BatchFunction, FolderSink, write_empty, write_parts
 from fruits_p8.io.paths import is_s3, local_path, split_s3
-from fruits_p8.io.s3 import S3Settings, list_objects, list_prefix, storage_error
+from fruits_p8.io.s3 import S3Settings, list_prefix, storage_error
 from fruits_p8.reduce.projection import Projection
 
 log = logging.getLogger(__name__)
-
-FEATURES, ERRORS, REPORT, SUCCESS = "features", "errors", "run.json", "_SUCCESS"
+STAGING, BACKUP, LEASE = ".incomplete-", ".replaced-", ".lease"
 # Provenance after the payload: file size and time identify unchanged inputs (--incremental),
 # digest (sha256 of the bytes) finds duplicate files.
 _PROVENANCE = [("length", pa.int64()), ("modificationTime", pa.timestamp("us", tz="UTC")),
@@ -70,32 +88,147 @@ def _run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def output_state(names: set[str]) -> str:
-    """What is at an output location, from its top-level names: absent, finished (has
-    _SUCCESS), unfinished (only our layout, e.g. a killed commit) or foreign."""
-    if not names:
-        return "absent"
-    if SUCCESS in names:
-        return "finished"
-    if names <= {FEATURES, ERRORS, REPORT, "report"}:
-        return "unfinished"
-    return "foreign"
+def _json_or_none(data: bytes | None) -> dict | None:
+    try:
+        return json.loads(data) if data is not None else None
+    except ValueError:
+        return None
 
 
-def check_replaceable(state: str, uri: str, overwrite: bool) -> None:
-    """Refuse to replace a finished output or foreign files unless --overwrite."""
-    if overwrite or state == "absent":
-        return
-    if state == "finished":
-        raise OutputExistsError(f"output exists: {uri} (use --overwrite to replace it)")
-    if state == "foreign":
-        raise OutputExistsError(f"{uri} exists and holds other files; use --overwrite to "
-                                "replace it, or choose another --output")
-    log.warning("%s holds an unfinished earlier output: it will be replaced", uri)
+class _Output:
+    """What local folders and S3 prefixes share: the lease, the ownership checks, and the
+    recovery of what an interrupted commit left aside. Locations are plain strings."""
+
+    uri: str
+    run_id: str
+    lease: Lease | None = None
+    keep_staging: bool = False
+
+    # storage primitives, one set per storage
+    def files(self, where: str | None = None) -> list[str]:
+        """Relative paths of the files (and empty folders, with a trailing /) under `where`
+        (the output itself by default)."""
+        raise NotImplementedError
+
+    def _read(self, where: str, name: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _sibling(self, kind: str) -> str:
+        """This run's location of `kind` (STAGING, BACKUP) beside the output."""
+        raise NotImplementedError
+
+    def _siblings(self, kind: str) -> list[str]:
+        """Every location of `kind` beside the output, of any run."""
+        raise NotImplementedError
+
+    def _lease_store(self):
+        raise NotImplementedError
+
+    def _remove(self, where: str) -> None:
+        """Delete a location that was found to be ours."""
+        raise NotImplementedError
+
+    def _move(self, source: str, target: str) -> None:
+        """Make `target` (absent or an unfinished output of ours) a complete copy of the
+        finished `source`, _SUCCESS last, then drop `source`."""
+        raise NotImplementedError
+
+    @property
+    def staging(self):
+        raise NotImplementedError
+
+    # shared
+    def state(self, where: str | None = None, files: list[str] | None = None) -> str:
+        """ownership.output_state of a location (the output by default)."""
+        files = self.files(where) if files is None else files
+        legacy = None
+        if MARKER not in files and REPORT in files:
+            legacy = _json_or_none(self._read(where or self.uri, REPORT))
+        return output_state(files, legacy)
+
+    def new_lease(self) -> Lease:
+        return Lease(self._lease_store(), self.uri, self.run_id)
+
+    def check(self, replace: bool) -> None:
+        """Refuse early: another run writing here, files not ours, or a finished output
+        without `replace` (--overwrite or --incremental)."""
+        if self.lease is None:
+            self.new_lease().check_free()
+        files = self.files()
+        check_replaceable(self.state(files=files), self.uri, replace, files)
+
+    def acquire(self, replace: bool) -> None:
+        """Take the output's lease, put back what an interrupted commit left aside, remove
+        dead runs' staging, and check again that the output may be replaced."""
+        self.lease = self.new_lease()
+        self.lease.acquire()
+        try:
+            self.recover()
+            self.check(replace)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give the lease back (after the commit, or when the run fails)."""
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    @contextmanager
+    def leased(self, replace: bool):
+        """The lease for the length of a `with` block."""
+        self.acquire(replace)
+        try:
+            yield self
+        finally:
+            self.release()
+
+    def recover(self) -> None:
+        """With the lease held (no other run is alive): a complete output that an
+        interrupted commit left aside goes back in place, else a complete staged one is
+        moved in; our other leftovers are removed, anything else is left alone."""
+        current = self.state()
+        for kind in (BACKUP, STAGING):
+            for where in self._siblings(kind):
+                state = self.state(where)
+                if state == "foreign":
+                    log.warning("left %s alone: it holds files fruits_p8 did not write", where)
+                elif state == "finished" and current in ("absent", "unfinished"):
+                    log.warning("a run was interrupted while committing %s: putting back the "
+                                "complete output it left at %s", self.uri, where)
+                    self._move(where, self.uri)
+                    current = "finished"
+                elif state != "absent":
+                    self._remove(where)
+
+    def _commit_check(self, replace: bool) -> list[str]:
+        """Just before replacing: the lease is still ours, the output may be replaced."""
+        if self.lease is not None:
+            self.lease.check()
+        files = self.files()
+        check_replaceable(self.state(files=files), self.uri, replace, files)
+        return files
+
+    def begin(self) -> None:
+        """A fresh staging location, marked as ours before anything else is written."""
+        self.write_text(MARKER, marker_text(self.run_id, __version__))
+
+    def abort(self) -> None:
+        """Remove what a failed run staged, unless it is the only complete result left."""
+        if self.keep_staging:
+            return
+        try:
+            self._remove(str(self.staging))
+        except Exception as exc:  # best effort: the staging has no _SUCCESS
+            log.warning("could not clean %s: %s", self.staging, exc)
+
+    def write_text(self, name: str, text: str) -> None:
+        raise NotImplementedError
 
 
 @dataclass
-class LocalOutput:
+class LocalOutput(_Output):
     """An output folder on the local filesystem, committed by rename."""
 
     root: Path
@@ -106,25 +239,52 @@ class LocalOutput:
     def uri(self) -> str:
         return str(self.root)
 
+    def _sibling(self, kind: str) -> str:
+        return str(self.root.parent / f".{self.root.name}{kind}{self.run_id}")
+
+    def _siblings(self, kind: str) -> list[str]:
+        if not self.root.parent.is_dir():
+            return []
+        return sorted(str(p) for p in self.root.parent.glob(f".{self.root.name}{kind}*"))
+
     @property
     def staging(self) -> Path:
-        return self.root.parent / f".{self.root.name}.incomplete-{self.run_id}"
+        return Path(self._sibling(STAGING))
 
-    def state(self) -> str:
-        if self.root.is_file():
-            return "foreign"
-        return output_state({p.name for p in self.root.iterdir()} if self.root.is_dir() else set())
+    def _lease_store(self) -> LocalLeaseStore:
+        return LocalLeaseStore(self.root.parent / f".{self.root.name}{LEASE}")
 
-    def check(self, overwrite: bool) -> None:
-        """Refuse early if a finished output (or anything not ours) may not be replaced."""
-        check_replaceable(self.state(), self.uri, overwrite)
+    def files(self, where: str | None = None) -> list[str]:
+        top = Path(where) if where else self.root
+        if top.is_symlink() or (top.exists() and not top.is_dir()):
+            return [f"{top.name} (not a folder)"]
+        found = []
+        for folder, dirs, names in os.walk(top):
+            relative = Path(folder).relative_to(top)
+            links = [d for d in dirs if (Path(folder) / d).is_symlink()]
+            found += [(relative / n).as_posix() for n in names + links]
+            if not names and not dirs and folder != str(top):
+                found.append(relative.as_posix() + "/")
+        return found
+
+    def _read(self, where: str, name: str) -> bytes | None:
+        try:
+            return (Path(where) / name).read_bytes()
+        except OSError:
+            return None
+
+    def _remove(self, where: str) -> None:
+        shutil.rmtree(where, ignore_errors=True)
+
+    def _move(self, source: str, target: str) -> None:
+        if Path(target).exists():
+            shutil.rmtree(target)
+        os.rename(source, target)
 
     def begin(self) -> None:
-        """Create a fresh staging folder; staging left by killed runs is removed."""
         self.root.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.parent.glob(f".{self.root.name}.incomplete-*"):
-            shutil.rmtree(stale, ignore_errors=True)
         self.staging.mkdir()
+        super().begin()
 
     def write_dataset(self, name: str, df, projection: Projection | None = None) -> None:
         """Dataset `name` from `df` (+ the `projection` column), written by the tasks."""
@@ -147,35 +307,36 @@ class LocalOutput:
         """Add a derived file (the HTML report) to the finished output."""
         target = self.root / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        FolderSink(str(target.parent)).put(target.name, data)
 
     def read_report(self) -> dict | None:
         """run.json of the finished output (None if there is none)."""
-        if self.state() != "finished" or not (self.root / REPORT).is_file():
+        if self.state() != "finished":
             return None
-        return json.loads((self.root / REPORT).read_text(encoding="utf-8"))
+        return _json_or_none(self._read(self.uri, REPORT))
 
     def write_text(self, name: str, text: str) -> None:
         (self.staging / name).write_text(text, encoding="utf-8")
 
-    def commit(self, overwrite: bool) -> None:
-        """Mark the staging folder complete and rename it into place (replacing the old one)."""
+    def commit(self, replace: bool) -> None:
+        """Mark the staging folder complete and rename it into place; the old output is
+        renamed aside first and removed last."""
         self.write_text(SUCCESS, "")
-        old = self.root.parent / f".{self.root.name}.replaced-{self.run_id}"
+        self._commit_check(replace)
+        aside = Path(self._sibling(BACKUP))
         if self.root.exists():
-            check_replaceable(self.state(), self.uri, overwrite)
-            self.root.rename(old)
-        self.staging.rename(self.root)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
-
-    def abort(self) -> None:
-        """Remove what a failed run staged."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+            self.root.rename(aside)
+        try:
+            self.staging.rename(self.root)
+        except BaseException:
+            if aside.exists() and not self.root.exists():
+                aside.rename(self.root)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 @dataclass
-class S3Output:
+class S3Output(_Output):
     """An output prefix in S3, written by Spark (EMRFS) or by executors through boto3."""
 
     uri: str
@@ -192,31 +353,73 @@ class S3Output:
 
     @property
     def staging(self) -> str:
-        return f"{self.uri}.incomplete-{self.run_id}"
+        return self._sibling(STAGING)
 
-    def _keys(self, uri: str) -> list[str]:
+    def _sibling(self, kind: str) -> str:
+        return f"{self.uri}{kind}{self.run_id}"
+
+    def _siblings(self, kind: str) -> list[str]:
+        start = f"{self.prefix}{kind}"
+        names = {o.key[len(self.prefix):].split("/", 1)[0]
+                 for o in self._call(lambda c: list(list_prefix(c, self.bucket, start)))}
+        return sorted(f"{self.uri}{name}" for name in names)
+
+    @cached_property
+    def client(self):
+        """One boto3 client for the driver's requests (a new one per request costs ~10 ms)."""
+        return self.settings.client()
+
+    def _lease_store(self) -> S3LeaseStore:
+        return S3LeaseStore(self.client, self.bucket, f"{self.prefix}{LEASE}")
+
+    def _call(self, request, uri: str | None = None):
+        """One S3 request; a failure becomes a one-line StorageError."""
         try:
-            return [o.key for o in list_objects(self.settings.client(), uri)]
+            return request(self.client)
         except Exception as exc:
-            raise storage_error(exc, uri, self.settings) from None
+            raise storage_error(exc, uri or self.uri, self.settings) from None
 
-    def state(self, keys: list[str] | None = None) -> str:
-        """output_state of what is under the prefix (listed unless `keys` are given)."""
-        keys = self._keys(self.uri) if keys is None else keys
-        return output_state({k[len(self.prefix) + 1:].split("/", 1)[0] for k in keys})
+    def _keys(self, where: str) -> dict[str, str]:
+        """Relative path -> key of every object under `where`."""
+        prefix = split_s3(where)[1] + "/"
+        objects = self._call(lambda c: list(list_prefix(c, self.bucket, prefix)), where)
+        return {o.key[len(prefix):]: o.key for o in objects if o.key != prefix}
 
-    def check(self, overwrite: bool) -> None:
-        """Refuse early if a finished output (or anything not ours) may not be replaced."""
-        check_replaceable(self.state(), self.uri, overwrite)
+    def files(self, where: str | None = None) -> list[str]:
+        return sorted(self._keys(where or self.uri))
 
-    def begin(self) -> None:
-        """Clear staging prefixes left by killed runs of this output."""
+    def _read(self, where: str, name: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        key = f"{split_s3(where)[1]}/{name}"
         try:
-            stale = [o.key for o in list_prefix(self.settings.client(), self.bucket,
-                                                f"{self.prefix}.incomplete-")]
-        except Exception as exc:
-            raise storage_error(exc, self.uri, self.settings) from None
-        self._delete(stale)
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise storage_error(exc, where, self.settings) from None
+
+    def _remove(self, where: str) -> None:
+        self._delete(list(self._keys(where).values()))
+
+    def _copy(self, source: str, target: str, files: list[str], mark: bool = False) -> None:
+        """Copy `files` from one location to another, the marker first (added with `mark`
+        where the source had none: an output from before markers) and _SUCCESS last."""
+        source_prefix, target_prefix = split_s3(source)[1], split_s3(target)[1]
+        if mark and MARKER not in files:
+            self._put(f"{target_prefix}/{MARKER}", marker_text(self.run_id, __version__).encode())
+        for name in sorted(files, key=lambda f: (f == SUCCESS, f != MARKER, f)):
+            self._call(lambda c, name=name: c.copy_object(
+                Bucket=self.bucket, Key=f"{target_prefix}/{name}",
+                CopySource={"Bucket": self.bucket, "Key": f"{source_prefix}/{name}"}), target)
+
+    def _move(self, source: str, target: str, drop_source: bool = True) -> None:
+        old = self._keys(target)
+        self._delete([old[SUCCESS]] if SUCCESS in old else [])
+        self._delete([key for name, key in old.items() if name != SUCCESS])
+        self._copy(source, target, self.files(source))
+        if drop_source:
+            self._remove(source)
 
     def write_dataset(self, name: str, df, projection: Projection | None = None) -> None:
         """Dataset `name` from `df` (+ the `projection` column): by Spark's writer, or by
@@ -253,57 +456,57 @@ class S3Output:
 
     def read_report(self) -> dict | None:
         """run.json of the finished output (None if there is none)."""
-        keys = self._keys(self.uri)
-        if self.state(keys) != "finished" or f"{self.prefix}/{REPORT}" not in keys:
+        if self.state() != "finished":
             return None
-        try:
-            body = self.settings.client().get_object(Bucket=self.bucket,
-                                                     Key=f"{self.prefix}/{REPORT}")["Body"]
-            return json.loads(body.read())
-        except Exception as exc:
-            raise storage_error(exc, self.uri, self.settings) from None
+        return _json_or_none(self._read(self.uri, REPORT))
 
     def write_text(self, name: str, text: str) -> None:
         self._put(f"{split_s3(self.staging)[1]}/{name}", text.encode())
 
-    def commit(self, overwrite: bool) -> None:
-        client = self.settings.client()
-        staged = self._keys(self.staging)
+    def commit(self, replace: bool) -> None:
+        """Copy the old objects aside, then replace them by the staged ones (_SUCCESS
+        last); the copy aside and the staging are removed once the new output is whole.
+        A failure puts the old output back, or keeps the staging if it cannot."""
+        self.write_text(SUCCESS, "")
+        old = self._commit_check(replace)
+        aside = self._sibling(BACKUP)
         try:
-            old = self._keys(self.uri)
-            check_replaceable(self.state(old), self.uri, overwrite)
-            success = f"{self.prefix}/{SUCCESS}"
-            if success in old:
-                client.delete_object(Bucket=self.bucket, Key=success)
-            self._delete([k for k in old if k != success])
-            staging_prefix = split_s3(self.staging)[1]
-            for key in staged:
-                client.copy_object(Bucket=self.bucket, Key=self.prefix + key[len(staging_prefix):],
-                                   CopySource={"Bucket": self.bucket, "Key": key})
-            self._put(success, b"")
-        except OutputExistsError:
-            raise
+            if old:
+                self._copy(self.uri, aside, old, mark=True)
+            self._move(self.staging, self.uri, drop_source=False)
         except Exception as exc:
+            self._rescue(aside)
             raise storage_error(exc, self.uri, self.settings) from None
-        self._delete(staged)
+        for leftover in (self.staging, aside):
+            try:
+                self._remove(leftover)
+            except Exception as exc:  # the next run removes it
+                log.warning("could not remove %s: %s", leftover, exc)
 
-    def abort(self) -> None:
+    def _rescue(self, aside: str) -> None:
+        """After a failed commit: a complete output must stay findable."""
         try:
-            self._delete(self._keys(self.staging))
-        except Exception as exc:  # best effort: the staging prefix has no _SUCCESS anyway
-            log.warning("could not clean %s: %s", self.staging, exc)
+            if self.state() == "finished":
+                return
+            if self.state(aside) == "finished":
+                self._move(aside, self.uri)
+                return
+        except Exception as exc:
+            log.warning("could not put the previous output back yet: %s", exc)
+        self.keep_staging = True
+        log.error("the commit of %s was interrupted: the new output is complete at %s (and "
+                  "the previous one at %s if it existed); the next run to %s puts a complete "
+                  "output back in place", self.uri, self.staging, aside, self.uri)
 
     def _put(self, key: str, body: bytes) -> None:
-        try:
-            self.settings.client().put_object(Bucket=self.bucket, Key=key, Body=body)
-        except Exception as exc:
-            raise storage_error(exc, f"s3://{self.bucket}/{key}", self.settings) from None
+        self._call(lambda c: c.put_object(Bucket=self.bucket, Key=key, Body=body),
+                   f"s3://{self.bucket}/{key}")
 
     def _delete(self, keys: list[str]) -> None:
-        client = self.settings.client()
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": k} for k in keys[start:start + 1000]]
-            client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
+            self._call(lambda c, chunk=chunk: c.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True}))
 
 
 def open_output(uri: str, settings: S3Settings, via: str):

@@ -1,81 +1,170 @@
-"""Local output commit: staged, renamed into place, never half-visible."""
+"""Local output commit: staged, renamed into place, never half-visible, never a user's file."""
+
+import json
+import os
+import socket
+import time
 
 import pytest
 
-from fruits_p8.errors import OutputExistsError
-from fruits_p8.io.output import LocalOutput, output_state
+from fruits_p8.errors import OutputExistsError, OutputInUseError, UsageError
+from fruits_p8.io.lease import LeaseRecord
+from fruits_p8.io.output import LocalOutput, open_output
+from fruits_p8.io.s3 import S3Settings
 
 
-def test_output_state_from_top_level_names():
-    assert output_state(set()) == "absent"
-    assert output_state({"features", "errors", "run.json", "_SUCCESS"}) == "finished"
-    assert output_state({"features"}) == "unfinished"
-    assert output_state({"features", "notes.txt"}) == "foreign"
-
-
-def staged(output: LocalOutput, text: str) -> None:
+def staged(output: LocalOutput, text: str, replace: bool = False) -> None:
+    output.acquire(replace)
     output.begin()
     (output.staging / "features").mkdir()
+    (output.staging / "features" / "part-00000.parquet").write_text(text)
     output.write_text("run.json", text)
+
+
+def committed(out: LocalOutput, text: str, replace: bool = False) -> None:
+    staged(out, text, replace)
+    out.commit(replace)
+    out.release()
 
 
 def test_commit_makes_everything_visible_at_once(tmp_path):
     out = LocalOutput(tmp_path / "out")
-    out.check(overwrite=False)
+    out.check(replace=False)
     staged(out, "one")
     assert not (tmp_path / "out").exists()  # nothing visible before the commit
-    out.commit(overwrite=False)
+    out.commit(replace=False)
+    out.release()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "_SUCCESS", "features", "run.json"]
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+        "_FRUITS_P8", "_SUCCESS", "features", "run.json"]
+    assert json.loads((tmp_path / "out" / "_FRUITS_P8").read_text())["made_by"] == "fruits_p8"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging, no lease left
 
 
 def test_finished_output_needs_overwrite_and_is_replaced_whole(tmp_path):
-    first = LocalOutput(tmp_path / "out")
-    staged(first, "one")
-    first.commit(overwrite=False)
-    with pytest.raises(OutputExistsError):
-        LocalOutput(tmp_path / "out").check(overwrite=False)
-    second = LocalOutput(tmp_path / "out")
-    staged(second, "two")
-    second.commit(overwrite=True)
+    committed(LocalOutput(tmp_path / "out"), "one")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        LocalOutput(tmp_path / "out").check(replace=False)
+    committed(LocalOutput(tmp_path / "out"), "two", replace=True)
     assert (tmp_path / "out" / "run.json").read_text() == "two"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+@pytest.mark.parametrize("foreign", ["notes.txt", "features/notes.txt", "report/old/x.html",
+                                     "empty-folder/"])
+def test_a_folder_holding_a_users_files_is_never_replaced(tmp_path, foreign):
+    committed(LocalOutput(tmp_path / "out"), "one")
+    target = tmp_path / "out" / foreign
+    if foreign.endswith("/"):
+        target.mkdir(parents=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("mine")
+    for replace in (False, True):
+        with pytest.raises(OutputExistsError, match="never replaced"):
+            LocalOutput(tmp_path / "out").check(replace=replace)
+    # even a run that got past the early check refuses at commit time
+    late = LocalOutput(tmp_path / "out")
+    late.begin()
+    late.write_text("run.json", "late")
+    with pytest.raises(OutputExistsError, match="never replaced"):
+        late.commit(replace=True)
+    assert target.exists()
+    assert (tmp_path / "out" / "run.json").read_text() == "one"
+
+
+def test_a_plain_folder_or_file_of_the_user_is_refused(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "features").mkdir()
+    (tmp_path / "mine" / "features" / "part-0.parquet").write_text("a user's Spark output")
+    (tmp_path / "afile").write_text("x")
+    for name in ("mine", "afile"):
+        with pytest.raises(OutputExistsError, match="never replaced"):
+            LocalOutput(tmp_path / name).check(replace=True)
+
+
+def test_an_output_from_before_the_marker_is_still_ours(tmp_path):
+    old = tmp_path / "out"
+    (old / "features").mkdir(parents=True)
+    (old / "features" / "part-00000.parquet").write_text("x")
+    (old / "run.json").write_text(json.dumps({"fruits_p8": "0.1.0", "counts": {}}))
+    (old / "_SUCCESS").write_text("")
+    assert LocalOutput(old).state() == "finished"
+    committed(LocalOutput(old), "new", replace=True)
+    assert (old / "run.json").read_text() == "new"
+
+
 def test_a_killed_run_leaves_nothing_marked_complete_and_a_rerun_completes(tmp_path):
     killed = LocalOutput(tmp_path / "out")
-    staged(killed, "killed")  # the process dies here: no commit
+    staged(killed, "killed")  # the process dies here: no commit, its lease goes stale
+    killed.lease._stop.set()
+    dead = LeaseRecord(killed.run_id, socket.gethostname(), 2 ** 22 + 1, 0.0, time.time())
+    (tmp_path / ".out.lease").write_text(dead.to_text())
     assert not (tmp_path / "out").exists()
-    rerun = LocalOutput(tmp_path / "out")
-    rerun.check(overwrite=False)
-    staged(rerun, "rerun")
-    rerun.commit(overwrite=False)
+    committed(LocalOutput(tmp_path / "out"), "rerun")
     assert (tmp_path / "out" / "run.json").read_text() == "rerun"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # stale staging removed
 
 
-def test_unfinished_output_is_replaced_without_overwrite(tmp_path):
-    (tmp_path / "out" / "features").mkdir(parents=True)  # a commit interrupted mid-way
+def test_a_commit_killed_between_its_renames_is_put_back_by_the_next_run(tmp_path):
+    committed(LocalOutput(tmp_path / "out"), "old")
+    # the state a kill between the two renames leaves: the old output aside, the new staged
+    os.rename(tmp_path / "out", tmp_path / ".out.replaced-dead")
+    dead = LocalOutput(tmp_path / "out", run_id="dead")
+    dead.begin()
+    dead.write_text("run.json", "new")
+    dead.write_text("_SUCCESS", "")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        LocalOutput(tmp_path / "out").acquire(replace=False)  # puts the old one back first
+    assert (tmp_path / "out" / "run.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_failed_rename_into_place_puts_the_old_output_back(tmp_path, monkeypatch):
+    committed(LocalOutput(tmp_path / "out"), "old")
     out = LocalOutput(tmp_path / "out")
-    out.check(overwrite=False)
-    staged(out, "fresh")
-    out.commit(overwrite=False)
+    staged(out, "new", replace=True)
+    real = type(out.staging).rename
+
+    def fail_into_place(self, target):
+        if str(self) == str(out.staging):
+            raise OSError("disk gone")
+        return real(self, target)
+
+    monkeypatch.setattr(type(out.staging), "rename", fail_into_place)
+    with pytest.raises(OSError):
+        out.commit(replace=True)
+    assert (tmp_path / "out" / "run.json").read_text() == "old"
     assert (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def test_staging_like_folders_of_the_user_are_left_alone(tmp_path):
+    mine = tmp_path / ".out.incomplete-mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("mine")
+    committed(LocalOutput(tmp_path / "out"), "one")
+    assert (mine / "thesis.tex").read_text() == "mine"
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_output(tmp_path):
+    first = LocalOutput(tmp_path / "out")
+    first.acquire(replace=False)
+    with pytest.raises(OutputInUseError, match=first.run_id):
+        LocalOutput(tmp_path / "out").check(replace=True)
+    with pytest.raises(OutputInUseError, match=first.run_id):
+        LocalOutput(tmp_path / "out").acquire(replace=True)
+    first.release()
+    LocalOutput(tmp_path / "out").check(replace=False)
 
 
 def test_abort_removes_the_staging_folder(tmp_path):
     out = LocalOutput(tmp_path / "out")
     staged(out, "x")
     out.abort()
+    out.release()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_s3_output_needs_a_folder_inside_the_bucket():
-    from fruits_p8.errors import UsageError
-    from fruits_p8.io.output import open_output
-    from fruits_p8.io.s3 import S3Settings
-
     with pytest.raises(UsageError, match="s3://bucket/features"):
         open_output("s3://bucket/", S3Settings(), via="boto3")
     assert open_output("s3://bucket/out", S3Settings(), via="boto3").prefix == "out"

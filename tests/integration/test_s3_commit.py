@@ -1,0 +1,163 @@
+"""The S3 commit against a real moto server: a failure at any step leaves a complete output,
+and two runs never write one output at once."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from fruits_p8.errors import OutputExistsError, OutputInUseError, StorageError
+from fruits_p8.io.output import S3Output
+from fruits_p8.io.ownership import MARKER
+from fruits_p8.io.s3 import S3Settings
+
+MUTATING = {"put_object", "copy_object", "delete_objects", "delete_object"}
+
+
+class Faults:
+    """Counts the mutating S3 calls and fails the `fail_at`-th one."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail_at: int | None = None
+
+
+class FailingClient:
+    def __init__(self, client, faults: Faults) -> None:
+        self._client, self._faults = client, faults
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name not in MUTATING:
+            return attribute
+
+        def call(*args, **kwargs):
+            self._faults.calls += 1
+            if self._faults.calls == self._faults.fail_at:
+                raise ConnectionError(f"injected failure in {name}")
+            return attribute(*args, **kwargs)
+        return call
+
+
+@dataclass(frozen=True)
+class FaultySettings(S3Settings):
+    faults: Faults | None = None
+
+    def client(self):
+        return FailingClient(super().client(), self.faults)
+
+
+def contents(output: S3Output, where: str) -> dict[str, bytes]:
+    """Every file under a location but the marker (whose run id differs), with its bytes."""
+    return {name: output._read(where, name) for name in output.files(where) if name != MARKER}
+
+
+def stage(output: S3Output, tag: str, parts: int) -> dict[str, bytes]:
+    output.begin()
+    files = {"run.json": f'{{"tag": "{tag}"}}'.encode(), "features/_SUCCESS": b"",
+             "errors/part-00000.parquet": tag.encode(), "errors/_SUCCESS": b""}
+    files.update({f"features/part-{i:05d}.parquet": f"{tag}{i}".encode() for i in range(parts)})
+    for name, data in files.items():
+        output._put(f"{output.prefix}.incomplete-{output.run_id}/{name}", data)
+    return {**files, "_SUCCESS": b""}
+
+
+def complete(output: S3Output, where: str, expected: dict[str, bytes]) -> bool:
+    return output.state(where) == "finished" and contents(output, where) == expected
+
+
+@pytest.fixture
+def commit_world(s3):
+    settings, bucket = s3
+    faults = Faults()
+    faulty = FaultySettings(settings.region, settings.endpoint_url, faults)
+    settings.client().create_bucket(Bucket=bucket,
+                                    CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+    return faulty, faults, f"s3://{bucket}/features/test"
+
+
+def run_commit(settings, uri, tag, parts, replace, faults=None, fail_at=None):
+    output = S3Output(uri, settings)
+    output.acquire(replace)
+    expected = stage(output, tag, parts)
+    if faults is not None:
+        faults.calls, faults.fail_at = 0, fail_at
+    try:
+        output.commit(replace)
+    except StorageError:
+        output.abort()
+        raise
+    finally:
+        if faults is not None:
+            faults.fail_at = None
+        output.release()
+    return output, expected
+
+
+def test_a_failure_at_every_step_of_the_commit_leaves_a_complete_output(commit_world):
+    settings, faults, uri = commit_world
+    _, old = run_commit(settings, uri, "old", 3, replace=False)
+    probe, new = run_commit(settings, uri, "new", 2, replace=True, faults=faults)
+    steps = faults.calls
+    assert steps >= 15  # marker, copies aside, deletes, copies in, _SUCCESS, clean-up
+    probe, old = run_commit(settings, uri, "old", 3, replace=True)  # back to the old one
+    for fail_at in range(1, steps + 1):
+        output = S3Output(uri, settings)
+        output.acquire(True)
+        new = stage(output, "new", 2)
+        faults.calls, faults.fail_at = 0, fail_at
+        failed = False
+        try:
+            output.commit(True)
+        except StorageError as exc:
+            failed = True
+            assert "injected failure" in str(exc)
+        faults.fail_at = None
+        staging, aside = output.staging, f"{uri}.replaced-{output.run_id}"
+        assert (complete(output, uri, old) or complete(output, uri, new)
+                or (complete(output, staging, new) and complete(output, aside, old))), fail_at
+        if failed:
+            output.abort()  # as the pipeline does: must not drop the only complete copy
+            assert (complete(output, uri, old) or complete(output, uri, new)
+                    or (complete(output, staging, new) and complete(output, aside, old)))
+        output.release()
+        # the next run finds a complete output in place and no leftovers of ours
+        nxt = S3Output(uri, settings)
+        nxt.acquire(True)
+        assert complete(nxt, uri, old) or complete(nxt, uri, new), fail_at
+        assert nxt._siblings(".incomplete-") == nxt._siblings(".replaced-") == []
+        if complete(nxt, uri, new):  # put the old one back for the next step
+            nxt.release()
+            run_commit(settings, uri, "old", 3, replace=True)
+        else:
+            nxt.release()
+
+
+def test_a_prefix_holding_other_objects_is_never_replaced(commit_world):
+    settings, _, uri = commit_world
+    run_commit(settings, uri, "old", 1, replace=False)
+    probe = S3Output(uri, settings)
+    probe._put(f"{probe.prefix}/notes.txt", b"mine")
+    for replace in (False, True):
+        with pytest.raises(OutputExistsError, match="notes.txt"):
+            S3Output(uri, settings).check(replace)
+    assert probe._read(uri, "notes.txt") == b"mine"
+    assert probe.state() == "foreign"
+
+
+def test_emrfs_folder_markers_keep_an_output_ours(commit_world):
+    settings, _, uri = commit_world
+    output, _ = run_commit(settings, uri, "old", 1, replace=False)
+    output._put(f"{output.prefix}/features_$folder$", b"")
+    assert output.state() == "finished"
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_s3_output(commit_world):
+    settings, _, uri = commit_world
+    first = S3Output(uri, settings)
+    first.acquire(False)
+    with pytest.raises(OutputInUseError, match=first.run_id):
+        S3Output(uri, settings).acquire(True)
+    with pytest.raises(OutputInUseError, match=first.run_id):
+        S3Output(uri, settings).check(True)
+    first.release()
+    run_commit(settings, uri, "second", 1, replace=False)
