@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fruits_p8.errors import InputError, StorageError
+from fruits_p8.errors import InputError, OutputExistsError, StorageError
 from fruits_p8.io.paths import label_from_path, split_s3
 from fruits_p8.io.s3 import (
     S3Settings,
@@ -78,6 +78,27 @@ def _unchanged(client, bucket: str, local: LocalFile, remote: tuple[int, str] | 
     return head.get("Metadata", {}).get("md5") == md5_hex(data)
 
 
+def _check_replaceable(client, bucket: str, uri: str, files: list[LocalFile],
+                       remote: dict[str, tuple[int, str]]) -> set[str]:
+    """The keys already there unchanged; OutputExistsError if a differing object was not
+    put there by an upload of ours (it would be replaced)."""
+    unchanged, foreign = set(), []
+    for local in files:
+        found = remote.get(local.key)
+        if found is None:
+            continue
+        if _unchanged(client, bucket, local, found, local.path.read_bytes()):
+            unchanged.add(local.key)
+        elif "md5" not in client.head_object(Bucket=bucket, Key=local.key).get("Metadata", {}):
+            foreign.append(local.key)
+    if foreign:
+        raise OutputExistsError(
+            f"{len(foreign)} objects under {uri} differ from the local files and were not "
+            f"uploaded by fruits-p8 (first: s3://{bucket}/{foreign[0]}); they are never "
+            "replaced: upload to another prefix, or remove them yourself")
+    return unchanged
+
+
 def upload_tree(
     root: Path,
     uri: str,
@@ -89,7 +110,9 @@ def upload_tree(
 ) -> UploadStats:
     """Upload every matching file, skipping objects already there unchanged (size + MD5).
 
-    Safe to rerun after an interruption: what is complete is skipped, the rest is sent.
+    Safe to rerun after an interruption: what is complete is skipped, the rest is sent. An
+    object that differs from its local file is replaced only if an upload of ours put it
+    there (its `md5` metadata); if any other would be, nothing is sent (OutputExistsError).
     """
     bucket, prefix = split_s3(uri)
     files = local_files(root, prefix, glob)
@@ -104,7 +127,8 @@ def upload_tree(
         else:
             check_bucket(client, bucket, settings)
         remote = {o.key: (o.size, o.etag) for o in list_objects(client, uri)}
-    except StorageError:
+        unchanged = _check_replaceable(client, bucket, uri, files, remote)
+    except (StorageError, OutputExistsError):
         raise
     except Exception as exc:
         raise storage_error(exc, uri, settings) from None
@@ -112,13 +136,13 @@ def upload_tree(
     stats = UploadStats(total_files=len(files), total_bytes=sum(f.size for f in files))
 
     def send(local: LocalFile) -> None:
-        data = local.path.read_bytes()
         try:
-            if _unchanged(client, bucket, local, remote.get(local.key), data):
+            if local.key in unchanged:
                 with stats.lock:
                     stats.skipped += 1
                     stats.bytes_done += local.size
                 return
+            data = local.path.read_bytes()
             extra = {"Metadata": {"md5": md5_hex(data)},
                      "ContentType": mimetypes.guess_type(local.path.name)[0]
                      or "application/octet-stream"}

@@ -2,6 +2,7 @@
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -25,7 +26,7 @@ def keys(settings, bucket, prefix=""):
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-def test_upload_creates_a_private_encrypted_bucket_and_resumes(s3, sample_dir):
+def test_upload_creates_a_private_encrypted_bucket_and_resumes(s3, sample_dir, tmp_path):
     settings, bucket = s3
     uri = f"s3://{bucket}/fruits"
     seen = []
@@ -41,14 +42,26 @@ def test_upload_creates_a_private_encrypted_bucket_and_resumes(s3, sample_dir):
     block = client.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert all(block.values())
 
-    # A rerun sends nothing; after an "interruption" (objects lost) only the missing go.
+    # A rerun sends nothing; after an "interruption" (objects lost) only the missing go, and
+    # an object of ours whose local file changed is replaced.
     assert upload_tree(sample_dir, uri, settings, workers=4).uploaded == 0
     client.delete_object(Bucket=bucket, Key="fruits/Test/Banana/0_100.jpg")
-    client.put_object(Bucket=bucket, Key="fruits/Test/Banana/r_1_100.jpg", Body=b"truncated")
-    again = upload_tree(sample_dir, uri, settings, workers=4)
+    changed = tmp_path / "tree"
+    shutil.copytree(sample_dir, changed)
+    (changed / "Test" / "Banana" / "r_1_100.jpg").write_bytes(b"a newer photo")
+    again = upload_tree(changed, uri, settings, workers=4)
     assert (again.uploaded, again.skipped) == (2, N_IMAGES - 2)
     body = client.get_object(Bucket=bucket, Key="fruits/Test/Banana/r_1_100.jpg")["Body"].read()
-    assert body == (sample_dir / "Test" / "Banana" / "r_1_100.jpg").read_bytes()
+    assert body == b"a newer photo"
+
+    # An object someone else put there is never replaced: nothing is sent at all.
+    client.put_object(Bucket=bucket, Key="fruits/Test/Banana/r_1_100.jpg", Body=b"theirs")
+    client.delete_object(Bucket=bucket, Key="fruits/Test/Banana/0_100.jpg")
+    with pytest.raises(OutputExistsError, match="never replaced"):
+        upload_tree(changed, uri, settings, workers=4)
+    body = client.get_object(Bucket=bucket, Key="fruits/Test/Banana/r_1_100.jpg")["Body"].read()
+    assert body == b"theirs"
+    assert "fruits/Test/Banana/0_100.jpg" not in keys(settings, bucket)
 
 
 def test_ls_summarises_per_label(s3, sample_dir):
