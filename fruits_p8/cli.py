@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 
 from fruits_p8 import __version__
@@ -18,7 +20,7 @@ from fruits_p8.config import (
     RunConfig,
     default_cache_dir,
 )
-from fruits_p8.errors import UsageError, UserError
+from fruits_p8.errors import StorageError, UsageError, UserError
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
 
 log = logging.getLogger("fruits_p8")
@@ -262,12 +264,13 @@ def _add_emr_commands(sub) -> None:
 
 def _emr_plan(args: argparse.Namespace):
     from fruits_p8.emr import plan
+    from fruits_p8.io.paths import is_s3
 
     weights = args.weights
     weights_file = None
     run_args = list(args.run_args)
     if weights:
-        if weights.startswith("s3://"):
+        if is_s3(weights):
             run_args += ["--weights", weights]
         else:
             weights_file = str(Path(weights))
@@ -316,14 +319,14 @@ def _aws(service: str, region: str):
 
 
 def cmd_emr_run(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from fruits_p8.emr import artifacts as artifact_files
     from fruits_p8.emr import plan, runner
     from fruits_p8.io.s3 import S3Settings, storage_error
 
     settings, templates, artifacts = _emr_plan(args)
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     request = plan.build_run_job_flow(templates, settings, run_id, artifacts)
     cost = plan.estimate_cost(request, templates.prices, args.expected_minutes / 60)
     emr, s3 = _aws("emr", settings.region), _aws("s3", settings.region)
@@ -459,16 +462,9 @@ def _spark_conf(pairs: Sequence[str], threads: int | None) -> dict[str, str]:
     return conf
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from fruits_p8 import pipeline
-    from fruits_p8.sample import make_sample
-
-    input_path = args.input
-    if input_path is None:
-        input_path = DEFAULT_SAMPLE
-        count = make_sample(Path(DEFAULT_SAMPLE))
-        log.info("no --input: using the generated sample (%d images) in %s", count, input_path)
-    config = RunConfig(
+def run_config(args: argparse.Namespace, input_path: str) -> RunConfig:
+    """The RunConfig that `fruits-p8 run`'s options describe."""
+    return RunConfig(
         input=input_path,
         output=args.output,
         glob=args.glob,
@@ -492,19 +488,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         io=args.io,
         spark_conf=_spark_conf(args.conf, args.threads_per_task),
     )
-    if not args.report:
-        print(summary(pipeline.run(config, environ=os.environ)))
-        return 0
-    from fruits_p8.spark import build_session
 
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fruits_p8 import pipeline
+    from fruits_p8.sample import make_sample
+
+    input_path = args.input
+    if input_path is None:
+        input_path = DEFAULT_SAMPLE
+        count = make_sample(Path(DEFAULT_SAMPLE))
+        log.info("no --input: using the generated sample (%d images) in %s", count, input_path)
+    config = run_config(args, input_path)
+    if not args.report:
+        print(summary(pipeline.run(config, spark=args.spark, environ=os.environ)))
+        return 0
     plan = pipeline.preflight(config)  # user mistakes before Spark starts
-    spark = build_session(config.master, os.environ, config.cache_dir, config.spark_conf)
-    try:
+    with _session(args, config.master, config.cache_dir, config.spark_conf) as spark:
         print(summary(pipeline.run(config, spark=spark, plan=plan)))
         print(_report(spark, config.output, _settings(args), config.io, 2000))
+    return 0
+
+
+@contextmanager
+def _session(args: argparse.Namespace, master: str | None, cache_dir: Path,
+             conf: dict[str, str] | None = None):
+    """The caller's SparkSession (main(..., spark=)), else a new one, stopped afterwards."""
+    if args.spark is not None:
+        yield args.spark
+        return
+    from fruits_p8.spark import build_session
+
+    spark = build_session(master, os.environ, cache_dir, conf)
+    try:
+        yield spark
     finally:
         spark.stop()
-    return 0
 
 
 def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> str:
@@ -514,7 +533,8 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> 
 
     output = open_output(output_uri, settings, via="boto3")
     output.via = choose_io(spark, output.uri, io_mode)
-    result = make_report(spark, output, max_points)
+    with output.leased(replace=True):
+        result = make_report(spark, output, max_points)
     lines = [f"  report    {result.location}"]
     if result.quality:
         pca, raw = result.quality["pca"], result.quality["raw"]
@@ -524,13 +544,8 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> 
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fruits_p8.spark import build_session
-
-    spark = build_session(args.master, os.environ, default_cache_dir(os.environ))
-    try:
+    with _session(args, args.master, default_cache_dir(os.environ)) as spark:
         print(_report(spark, args.output, _settings(args), args.io, args.max_points))
-    finally:
-        spark.stop()
     return 0
 
 
@@ -539,12 +554,13 @@ def summary(result) -> str:
     report = result.report
     weights = report["model"]["weights"]
     timing = report["timings_s"]
-    rate = result.rows / timing["featurize"] if timing.get("featurize") else 0.0
+    cnn_images = report["counts"]["cnn_images"]
+    rate = cnn_images / timing["featurize"] if timing.get("featurize") else 0.0
     lines = [
         f"wrote {result.rows} feature rows and {result.errors} error rows "
         f"({result.files} files) to {result.output}",
-        f"  features  {result.output}/features  (Parquet: path, label, features[1280], "
-        f"pca[{result.k}])",
+        f"  features  {result.output}/features  (Parquet: path, label, "
+        f"features[{report['model']['feature_dim']}], pca[{result.k}])",
         f"  errors    {result.output}/errors",
         f"  run.json  {result.output}/run.json",
         f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %",
@@ -552,8 +568,10 @@ def summary(result) -> str:
         f"{report['model']['precision']}"
         + ("  (RANDOM: not for real use)" if not weights["pretrained"] else ""),
         f"  time      {timing['total']:.1f} s in all, featurize {timing.get('featurize', 0):.1f} s"
-        f" ({rate:.0f} images/s)",
+        f" ({cnn_images} images through the CNN, {rate:.0f} images/s)",
     ]
+    if "reused" in report["counts"]:
+        lines.append(f"  reused    the features of {report['counts']['reused']} unchanged images")
     return "\n".join(lines)
 
 
@@ -575,10 +593,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, spark=None) -> int:
+    """The command line; `spark`: run in this SparkSession instead of starting one."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.spark = spark
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("py4j", "botocore", "boto3", "s3transfer", "urllib3"):
@@ -588,6 +608,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"fruits-p8: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the machine's files: permissions, a full disk...
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"fruits-p8: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return StorageError.exit_code
     except KeyboardInterrupt:
         print("fruits-p8: interrupted", file=sys.stderr)
         return 130

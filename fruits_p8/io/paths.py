@@ -86,6 +86,18 @@ def label_from_path(path: str, root: str | None = None) -> str | None:
     return loc.parts[-2]
 
 
+def nested(a: str, b: str) -> bool:
+    """Whether two locations are the same, or one holds the other (absolute local paths, or
+    URIs); s3://, s3a:// and s3n:// name the same store."""
+    la, lb = parse_location(a), parse_location(b)
+    if la.is_local != lb.is_local or la.is_s3 != lb.is_s3 or la.authority != lb.authority:
+        return False
+    if not la.is_local and not la.is_s3 and la.scheme != lb.scheme:
+        return False
+    common = min(len(la.parts), len(lb.parts))
+    return la.parts[:common] == lb.parts[:common]
+
+
 def is_s3(path: str) -> bool:
     """True for s3://, s3a:// and s3n:// URIs."""
     return parse_location(path).is_s3

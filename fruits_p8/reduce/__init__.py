@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fruits_p8.errors import ParameterError
 from fruits_p8.reduce.moments import Moments, principal_components, standardise
 from fruits_p8.reduce.pca import PcaFit, check_k, fit_pca, k_for_variance
 from fruits_p8.reduce.projection import Projection
@@ -84,6 +85,9 @@ class Reducer:
         `moments` of exactly these `n_rows` rows (as the Featurizer sums them) spare the gram
         solver its pass over `df`; moments of any other count are ignored.
         """
+        if n_rows < 2:
+            raise ParameterError(f"standardising and PCA need at least 2 images with "
+                                 f"features, got {n_rows}")
         if self.k is not None:
             check_k(self.k, n_features, n_rows)
         if self.solver == "spark":

@@ -26,6 +26,8 @@ def k_for_variance(ratios: Sequence[float], target: float, tolerance: float = 1e
     totals = cumulative_variance(ratios)
     if totals.size == 0:
         raise ValueError("no components")
+    if totals[-1] <= 0:  # no variance at all (identical images): nothing to keep but one
+        return 1
     reached = np.nonzero(totals >= target - tolerance)[0]
     return int(reached[0]) + 1 if reached.size else int(totals.size)
 

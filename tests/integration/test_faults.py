@@ -85,6 +85,40 @@ def test_a_run_killed_mid_write_leaves_nothing_complete_and_a_rerun_completes(
     assert not list(tmp_path.glob(".out.*"))
 
 
+HOLD_LEASE = """
+import sys, time
+from pathlib import Path
+from fruits_p8.io.output import LocalOutput
+out = LocalOutput(Path(sys.argv[1]))
+out.acquire(replace=False)
+print(out.run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_second_run_waits_for_a_live_one_and_takes_over_from_a_dead_one(
+        spark, sample_dir, cache_dir, tmp_path, capsys, caplog):
+    from fruits_p8.cli import main
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LEASE, str(out)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = holder.stdout.readline().strip()
+        argv = ["run", "--input", str(sample_dir), "--output", str(out), "--k", "3",
+                "--cache-dir", str(cache_dir)]
+        assert main(argv, spark=spark) == 4
+        err = capsys.readouterr().err.strip().splitlines()
+        assert f"run {run_id}, pid {holder.pid}" in err[-1]
+        assert "being written by another run" in err[-1]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(argv, spark=spark) == 0  # the holder died: its lease is taken over at once
+    assert "taking over the lease" in caplog.text
+    assert (out / "_SUCCESS").exists() and not list(tmp_path.glob(".out*"))
+
+
 def test_incremental_featurizes_only_new_and_changed_images(spark, sample_dir, cache_dir,
                                                             tmp_path):
     root, out = tmp_path / "in", tmp_path / "out"

@@ -35,7 +35,8 @@ def default_run(spark, sample_dir, cache_dir, tmp_path_factory):
 
 def test_output_layout_schema_and_labels(default_run):
     result, out = default_run
-    assert sorted(p.name for p in out.iterdir()) == ["_SUCCESS", "errors", "features", "run.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_FRUITS_P8", "_SUCCESS", "errors", "features", "run.json"]
     assert not list(out.parent.glob(".out.*"))  # no staging folder left behind
     table = pq.read_table(out / "features")
     assert table.column_names == ["path", "label", "features", "pca", "length",
@@ -230,7 +231,8 @@ def test_zero_byte_files_found_by_stat_are_those_the_scan_leaves_out(spark, tmp_
     listed = sorted(images.path_from_uri(u) for u in images.input_files(files))
     by_stat = images.skipped_by_scan(files, listed, str(tmp_path))
     by_job = images.skipped_by_scan(files, listed, "hdfs://cluster" + str(tmp_path))
-    assert by_stat == by_job == [p for p in listed if not names[p.split(f"{tmp_path}/")[1]]]
+    assert by_stat == by_job == [(p, "empty") for p in listed
+                                 if not names[p.split(f"{tmp_path}/")[1]]]
     assert len(by_stat) == 3
     (tmp_path / "Apple" / "zero%20_100.jpg").unlink()  # gone since the listing: not "empty"
     assert len(images.empty_local_files(listed)) == 2

@@ -89,7 +89,9 @@ def test_quality_check_compares_pca_and_raw_features(reported):
     assert quality == result.quality
     labels = {s.label for s in STYLES[:4]}
     for name in ("pca", "raw"):
-        assert set(quality[name]["per_label"]) <= labels
+        per_label = quality[name]["per_label"]
+        assert per_label and set(per_label) <= labels
+        assert all(0.0 <= accuracy <= 1.0 for accuracy in per_label.values())
         assert (quality[name]["train_rows"], quality[name]["test_rows"]) == (48, 12)
     # drawn fruit of four kinds are easy to tell apart from ImageNet features
     assert quality["raw"]["overall"] >= 0.8

@@ -45,4 +45,11 @@ def test_cache_dir_comes_from_the_given_environment():
 def test_report_dict_is_json_friendly():
     import json
 
-    json.dumps(RunConfig(input="in", output="out").to_dict())
+    config = RunConfig(input="in", output="out", k=None, variance=0.9,
+                       spark_conf={"spark.task.cpus": "2"})
+    data = json.loads(json.dumps(config.to_dict()))
+    assert data["variance"] == 0.9 and data["k"] is None
+    assert data["spark_conf"] == {"spark.task.cpus": "2"}
+    assert data["cache_dir"] == str(config.cache_dir)
+    rebuilt = RunConfig(**{**data, "cache_dir": Path(data["cache_dir"])})
+    assert rebuilt == config
