@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {"images": count, "cores": args.cores, "model": args.model,
                      "batch_size": args.batch_size,
-                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                     "date": datetime.now(UTC).isoformat(timespec="seconds")}
     results["first_result_s"] = first_result(root, args.model, cache, args.cores)
     print(f"first result (64 images, cold process): {results['first_result_s']} s", flush=True)
     precisions = ["float32"] + ([] if args.skip_bfloat16 else ["bfloat16"])
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results))
     args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(results, indent=2) + "\n"
     (args.out / "latest.json").write_text(text)
     (args.out / f"bench-{stamp}.json").write_text(text)

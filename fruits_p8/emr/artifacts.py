@@ -6,9 +6,8 @@ import re
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from fruits_p8.emr.plan import REPO_ROOT
 from fruits_p8.errors import EnvironmentProblem

@@ -2,7 +2,7 @@
 
 import json
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from botocore.session import get_session
@@ -212,7 +212,7 @@ def test_emr_run_command_uploads_artifacts_and_requests_the_cluster(aws, capsys)
 
 # -------------------------------------------------------------- waiting, with a stubbed EMR
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def cluster(state: str, reason: str = "", ended: bool = False) -> dict:
