@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints/base.txt constraints/spark4.txt
 
 setup: $(STAMP) ## create .venv with the pinned versions (PySpark 4.x)
 
-run: $(STAMP) ## the pipeline on the generated sample (local Spark) -> output/features (+ report/)
+run: $(STAMP) ## the pipeline on the embedded real photos (360, 18 labels) -> output/features (+ report/)
 	$(BIN)/fruits-p8 run --overwrite --report $(ARGS)
 
 test: $(STAMP) ## all tests: PySpark 4.x in .venv, then PySpark 3.5 (EMR 7 parity) through tox
