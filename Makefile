@@ -38,7 +38,7 @@ test-spark35: $(STAMP) ## the tests on PySpark 3.5 (EMR 7.x parity) through tox
 lint: $(STAMP) ## ruff over the package, tests, scripts and notebooks
 	$(BIN)/ruff check fruits_p8 tests scripts notebooks
 
-bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000"
+bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000" or "--input DIR"
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 emr-plan: $(STAMP) ## print the EMR requests and cost, no AWS call; ARGS="--bucket B --input s3://.. --output s3://.."
