@@ -34,7 +34,7 @@ from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
 from fruits_p8.io.paths import is_s3
 from fruits_p8.io.s3 import S3Settings, download
-from fruits_p8.progress import SparkProgress
+from fruits_p8.progress import ImageTally, SparkProgress
 from fruits_p8.reduce import Reducer, ReducerModel, check_k
 from fruits_p8.reduce.moments import fit_in_results
 from fruits_p8.run_report import Timings, explained_variance_section, versions
@@ -194,18 +194,21 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
 
     threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
     partitions = config.partitions or default_partitions(spark, files, config.batch_size)
-    featurizer = Featurizer(backbone, weights, config.batch_size, threads,
-                            sum_moments=moments_fit_in_results(spark, partitions, backbone),
-                            precision=config.precision)
     todo, reused = images, None
     if config.incremental:
         todo, reused = split_unchanged(spark, images, output, weights, config.precision)
+    tally = ImageTally(spark.sparkContext.getConf().get("spark.driver.host", "127.0.0.1"))
+    featurizer = Featurizer(backbone, weights, config.batch_size, threads,
+                            sum_moments=moments_fit_in_results(spark, partitions, backbone),
+                            precision=config.precision, tally=tally.address)
     featurized = featurizer.transform(spread(todo, partitions))
     if reused is not None:
         featurized = featurized.unionByName(reused)
     featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        with timings.stage("featurize"), SparkProgress(spark.sparkContext, "featurize", files):
+        to_featurize = files if reused is None else None  # unknown before the job
+        with timings.stage("featurize"), tally, SparkProgress(spark.sparkContext, "featurize",
+                                                               to_featurize, tally=tally):
             counts = dict(featurized.groupBy(F.col("error_kind").isNull().alias("ok")).count()
                           .rdd.map(lambda r: (r.ok, r["count"])).collect())
         rows, errors = counts.get(True, 0), counts.get(False, 0)
