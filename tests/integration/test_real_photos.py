@@ -23,7 +23,7 @@ QUALITY_LABELS = ("Apple Braeburn", "Apple Red 1", "Apple Red Delicious", "Apple
 QUALITY_PER_LABEL = 30
 
 
-def test_spark_lists_every_real_photo_under_its_name_and_label(spark, real_photos):
+def test_spark_lists_every_real_photo_under_its_name_and_label(real_photos, spark):
     images = read_images(spark, str(real_photos))
     listed = [(r.path, r.label) for r in images.frame.select("path", "label").collect()]
     assert images.count == len(listed) == 17_845
@@ -42,7 +42,7 @@ def _spread(names: list[str], count: int) -> list[str]:
 
 
 def test_logistic_regression_on_pca_of_real_photos_reaches_95_percent(
-        spark, cache_dir, real_photos, tmp_path):
+        real_photos, spark, cache_dir, tmp_path):
     subset = tmp_path / "in"
     for label in QUALITY_LABELS:
         (subset / label).mkdir(parents=True)
