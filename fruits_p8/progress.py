@@ -144,6 +144,12 @@ class ImageTally:
     def _done(self) -> int:
         return sum(images for _, images in self._latest.values())
 
+    @property
+    def heard(self) -> bool:
+        """Whether any task's count came in (none may reach a driver behind a firewall)."""
+        with self._lock:
+            return self._first is not None
+
     def done(self) -> int:
         with self._lock:
             return self._done()
@@ -160,7 +166,8 @@ class ImageTally:
 
 class SparkProgress:
     """Context manager: logs the progress of the running Spark stages after `first` s, then
-    every `interval` s; images as `tally` counts them, if given."""
+    every `interval` s; images as `tally` counts them once it hears from a task, else
+    estimated from the finished tasks."""
 
     def __init__(self, spark_context, name: str, items: int | None = None,
                  interval: float = 10.0, tally: ImageTally | None = None,
@@ -202,8 +209,9 @@ class SparkProgress:
             except Exception:  # the context may be stopping; progress is best effort
                 return
             if total:
-                counted = None if self._tally is None else self._tally.done()
-                rate = None if self._tally is None else self._tally.rate()
+                counting = self._tally is not None and self._tally.heard
+                counted = self._tally.done() if counting else None
+                rate = self._tally.rate() if counting else None
                 log.info(progress_line(self._name, done, total,
                                        time.perf_counter() - self._begin, self._items,
                                        counted, rate))

@@ -1,7 +1,10 @@
+import logging
 import time
+from types import SimpleNamespace
 
 from fruits_p8.progress import (
     ImageTally,
+    SparkProgress,
     TallyAddress,
     progress_line,
     read_tally_message,
@@ -84,3 +87,37 @@ def test_rate_counts_from_the_first_report_not_from_the_model_build():
     elapsed = time.perf_counter() - begin
     assert rate is not None and 128 / elapsed <= rate <= 128 / 0.6
     tally.close()
+
+
+class FakeTracker:
+    """The two calls SparkProgress makes on Spark's status tracker: one stage, 1 of 4 done."""
+
+    def statusTracker(self):
+        return self
+
+    def getActiveStageIds(self):
+        return [7]
+
+    def getStageInfo(self, stage_id):
+        return SimpleNamespace(numCompletedTasks=1, numTasks=4)
+
+
+def test_progress_lines_count_images_once_a_task_reports_else_estimate(caplog):
+    caplog.set_level(logging.INFO, logger="fruits_p8.progress")
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records]
+
+    def wait_for(condition) -> None:
+        deadline = time.monotonic() + 5
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    tally = ImageTally("127.0.0.1")
+    with SparkProgress(FakeTracker(), "featurize", 800, interval=0.05, tally=tally, first=0.01):
+        wait_for(lambda: lines())
+        tally.add(2, 0, 64)
+        wait_for(lambda: "64/800" in lines()[-1])
+    tally.close()
+    logged = lines()
+    assert logged[0].startswith("featurize: 1/4 tasks (25%), ~200/800 images")
+    assert logged[-1] == "featurize: 1/4 tasks (25%), 64/800 images"
