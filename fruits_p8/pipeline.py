@@ -4,7 +4,7 @@ Usable from a notebook:
 
     from fruits_p8 import pipeline
     from fruits_p8.config import RunConfig
-    result = pipeline.run(RunConfig(input="data/sample", output="out"), spark=spark)
+    result = pipeline.run(RunConfig(input="/data/fruits-360/Test", output="out"), spark=spark)
 
 or stage by stage with `load_images`, `load_backbone_weights`, `Featurizer` and `Reducer`.
 """
