@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints/base.txt constraints/spark4.txt
 
 setup: $(STAMP) ## create .venv with the pinned versions (PySpark 4.x)
 
-run: $(STAMP) ## the pipeline on the generated sample (local Spark) -> output/features (+ report/)
+run: $(STAMP) ## the pipeline on the embedded real photos (360, 18 labels) -> output/features (+ report/)
 	$(BIN)/fruits-p8 run --overwrite --report $(ARGS)
 
 test: $(STAMP) ## all tests: PySpark 4.x in .venv, then PySpark 3.5 (EMR 7 parity) through tox
@@ -38,7 +38,7 @@ test-spark35: $(STAMP) ## the tests on PySpark 3.5 (EMR 7.x parity) through tox
 lint: $(STAMP) ## ruff over the package, tests, scripts and notebooks
 	$(BIN)/ruff check fruits_p8 tests scripts notebooks
 
-bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000"
+bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000" or "--input DIR"
 	$(BIN)/python scripts/bench.py $(ARGS)
 
 emr-plan: $(STAMP) ## print the EMR requests and cost, no AWS call; ARGS="--bucket B --input s3://.. --output s3://.."

@@ -26,6 +26,9 @@ from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
 log = logging.getLogger("fruits_p8")
 
 DEFAULT_SAMPLE = "data/sample"
+EMBEDDED_SAMPLE = Path(__file__).parent / "resources" / "fruits-360-sample" / "Test"
+EMBEDDED_SAMPLE_TEXT = ("360 real Fruits 360 photos, 18 labels, shipped with fruits_p8 "
+                        "(fruits_p8/resources/fruits-360-sample/Test)")
 DEFAULT_OUTPUT = "output/features"
 
 
@@ -77,13 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read every image under --input (recursively, names matching --glob), label "
         "it by its folder, compute CNN features once per image, standardise them, reduce them "
         "with PCA and write Parquet (path, label, features, pca), an errors table and run.json "
-        f"to --output. Without --input, a generated sample in {DEFAULT_SAMPLE} is used (made on "
-        "first use).",
+        f"to --output. Without --input: {EMBEDDED_SAMPLE_TEXT}.",
     )
     io = run.add_argument_group("input and output")
     io.add_argument("--input", default=None,
                     help=f"folder of <Label>/<image> files: a path or file:/s3:// URI "
-                    f"[default: generated sample in {DEFAULT_SAMPLE}]")
+                    f"[default: {EMBEDDED_SAMPLE_TEXT}]")
     io.add_argument("--output", default=DEFAULT_OUTPUT,
                     help="output folder (path or URI); a finished output there is only "
                     "replaced with --overwrite or --incremental")
@@ -162,9 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser(
         "sample", formatter_class=_Formatter,
-        help="write the generated fruit-like sample in the Fruits 360 layout",
+        help="write drawn fruit-like images in the Fruits 360 layout (any number)",
         description="Write deterministic fruit-like 100x100 JPEGs as "
-        "<output>/<Training|Test>/<Label>/<n>_100.jpg.",
+        "<output>/<Training|Test>/<Label>/<n>_100.jpg: drawn, not photographed; for sizes "
+        "and layouts the real photos do not give.",
     )
     sample.add_argument("--output", default=DEFAULT_SAMPLE, help="where to write the images")
     sample.add_argument("--per-label", type=_positive_int, default=None,
@@ -492,13 +495,11 @@ def run_config(args: argparse.Namespace, input_path: str) -> RunConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from fruits_p8 import pipeline
-    from fruits_p8.sample import make_sample
 
     input_path = args.input
     if input_path is None:
-        input_path = DEFAULT_SAMPLE
-        count = make_sample(Path(DEFAULT_SAMPLE))
-        log.info("no --input: using the generated sample (%d images) in %s", count, input_path)
+        input_path = str(EMBEDDED_SAMPLE)
+        log.info("no --input: using the %s", EMBEDDED_SAMPLE_TEXT)
     config = run_config(args, input_path)
     if not args.report:
         print(summary(pipeline.run(config, spark=args.spark, environ=os.environ)))

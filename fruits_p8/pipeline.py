@@ -4,7 +4,7 @@ Usable from a notebook:
 
     from fruits_p8 import pipeline
     from fruits_p8.config import RunConfig
-    result = pipeline.run(RunConfig(input="data/sample", output="out"), spark=spark)
+    result = pipeline.run(RunConfig(input="/data/fruits-360/Test", output="out"), spark=spark)
 
 or stage by stage with `load_images`, `load_backbone_weights`, `Featurizer` and `Reducer`.
 """
@@ -34,7 +34,7 @@ from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.io.s3 import S3Settings, download
-from fruits_p8.progress import SparkProgress
+from fruits_p8.progress import ImageTally, SparkProgress
 from fruits_p8.reduce import Reducer, ReducerModel, check_k
 from fruits_p8.reduce.moments import fit_in_results
 from fruits_p8.run_report import Timings, explained_variance_section, versions
@@ -225,12 +225,13 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
 
     threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
     partitions = config.partitions or default_partitions(spark, files, config.batch_size)
-    featurizer = Featurizer(backbone, weights, config.batch_size, threads,
-                            sum_moments=moments_fit_in_results(spark, partitions, backbone),
-                            precision=config.precision)
     todo, reused = images, None
     if config.incremental:
         todo, reused = split_unchanged(spark, images, output, weights, config.precision)
+    tally = ImageTally(spark.sparkContext.getConf().get("spark.driver.host", "127.0.0.1"))
+    featurizer = Featurizer(backbone, weights, config.batch_size, threads,
+                            sum_moments=moments_fit_in_results(spark, partitions, backbone),
+                            precision=config.precision, tally=tally.address)
     featurized = featurizer.transform(spread(todo, partitions))
     keys = [F.col("error_kind").isNull().alias("ok")]
     if reused is not None:
@@ -240,7 +241,9 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
     previous_settings = apply_settings(spark, featurizer.session_settings())
     try:
-        with timings.stage("featurize"), SparkProgress(spark.sparkContext, "featurize", files):
+        to_featurize = files if reused is None else None  # unknown before the job
+        with timings.stage("featurize"), tally, SparkProgress(spark.sparkContext, "featurize",
+                                                               to_featurize, tally=tally):
             counts = featurized.groupBy(*keys).count().collect()
         rows = sum(r["count"] for r in counts if r.ok)
         errors = sum(r["count"] for r in counts if not r.ok)

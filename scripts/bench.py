@@ -1,7 +1,11 @@
-"""Benchmark: the pipeline against the bare CNN, on the same generated images.
+"""Benchmark: the pipeline against the bare CNN, on the same images.
 
-    make bench                       # 2,100 images (350 per label), all figures
+    make bench                       # 2,100 generated images (350 per label), all figures
     make bench ARGS="--images 6000 --skip-baselines"
+    make bench ARGS="--input ../shared/data/fruits-360/Test --skip-baselines"   # real photos
+
+Without --input the images are drawn (fruits_p8.sample) under --data; with --input every
+*.jpg under that folder is benchmarked (or the first --images in path order), read only.
 
 Prints a table and writes the same figures as JSON (bench-results/latest.json and a
 timestamped copy) for comparison across commits. Everything runs in one process tree:
@@ -209,7 +213,7 @@ def first_result(root: Path, model: str, cache: Path, cores: int) -> float:
 # --------------------------------------------------------------------------- baselines
 
 def reference_style(spark, root: str, model: str, batch: int, partitions: int, k: int,
-                    cache: Path, scratch: Path) -> dict:
+                    cache: Path, scratch: Path, limit: int | None = None) -> dict:
     """The reference notebook's shape: a model per partition, predict(), no persist."""
     from pyspark.ml.feature import PCA, StandardScaler
     from pyspark.ml.functions import array_to_vector
@@ -235,7 +239,7 @@ def reference_style(spark, root: str, model: str, batch: int, partitions: int, k
             cnn_images.add(len(series))
             yield pd.Series(list(net.predict(pixels, batch_size=batch, verbose=0)))
 
-    images = read_images(spark, root).frame
+    images = read_images(spark, root, limit=limit).frame
     features = images.repartition(partitions).select("path", "label",
                                                      featurize("content").alias("features"))
     stages = {}
@@ -257,7 +261,7 @@ def reference_style(spark, root: str, model: str, batch: int, partitions: int, k
 
 
 def predict_batch(spark, root: str, model: str, batch: int, partitions: int,
-                  cache: Path) -> dict:
+                  cache: Path, limit: int | None = None) -> dict:
     """pyspark.ml.functions.predict_batch_udf on the same folded model."""
     from pyspark.ml.functions import predict_batch_udf
     from pyspark.sql.functions import pandas_udf
@@ -287,7 +291,7 @@ def predict_batch(spark, root: str, model: str, batch: int, partitions: int,
 
     udf = predict_batch_udf(make_predict_fn, return_type=ArrayType(FloatType()),
                             batch_size=batch, input_tensor_shapes=[[224 * 224 * 3]])
-    images = read_images(spark, root).frame
+    images = read_images(spark, root, limit=limit).frame
     frame = images.repartition(partitions).select(pixels("content").alias("x"))
     begin = time.perf_counter()
     rows = frame.select(udf("x").alias("f")).where("size(f) = 1280").count()
@@ -374,6 +378,23 @@ def compare_outputs(reference: Path, other: Path) -> dict:
     }
 
 
+def bench_images(folder: Path | None, images: int | None,
+                 data: Path) -> tuple[Path, int, int | None]:
+    """Where the bench reads, how many images, and the pipeline's --limit: a user's folder
+    as it is (never written), else drawn images generated under `data`."""
+    if folder is None:
+        per_label = math.ceil((images or 2100) / len(STYLES))
+        root = data / f"{per_label}-per-label"
+        return root, make_sample(root, splits={"Bench": per_label}), None
+    if not folder.is_dir():
+        raise ValueError(f"--input must be a folder of <Label>/<image> files: {folder}")
+    files = sum(1 for path in folder.rglob("*.jpg") if path.is_file())
+    if files == 0:
+        raise ValueError(f"no *.jpg file under {folder}")
+    count = min(files, images) if images else files
+    return folder.resolve(), count, count if count < files else None
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run with the median end-to-end time (the lower middle one for an even count):
     a warm session still speeds up from run to run as the JVM compiles more code."""
@@ -383,8 +404,14 @@ def median_run(runs: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=2100,
-                        help="images to generate and process (rounded up to 6 labels)")
+    parser.add_argument("--input", type=Path, default=None,
+                        help="benchmark the *.jpg files under this folder (<Label>/<image>, "
+                        "e.g. ../shared/data/fruits-360/Test) instead of generated images "
+                        "[default: generate --images under --data]")
+    parser.add_argument("--images", type=int, default=None,
+                        help="images to generate and process (rounded up to 6 labels) "
+                        "[default: 2100]; with --input, the first N files in path order "
+                        "[default: all]")
     parser.add_argument("--model", default="efficientnet_lite0",
                         choices=["efficientnet_lite0", "mobilenet_v2"])
     parser.add_argument("--batch-size", type=int, default=64)
@@ -396,20 +423,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the reference-style and predict_batch_udf runs (slow)")
     parser.add_argument("--skip-bfloat16", action="store_true",
                         help="skip the --precision bfloat16 limit, runs and accuracy check")
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench",
+                        help="generated images and the bench's outputs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args(argv)
     if args.warm_runs < 1:
         parser.error("--warm-runs must be at least 1")
-
-    per_label = math.ceil(args.images / len(STYLES))
-    root = args.data / f"{per_label}-per-label"
-    count = make_sample(root, splits={"Bench": per_label})
+    if args.images is not None and args.images < 1:
+        parser.error("--images must be at least 1")
+    try:
+        root, count, limit = bench_images(args.input, args.images, args.data)
+    except ValueError as exc:
+        parser.error(str(exc))
     cache = default_cache_dir(os.environ)
     print(f"{count} images in {root}; {args.cores} cores; model {args.model}; "
           f"batch {args.batch_size}", flush=True)
 
-    results: dict = {"images": count, "cores": args.cores, "model": args.model,
+    results: dict = {"images": count, "input": str(root), "cores": args.cores,
+                     "model": args.model,
                      "batch_size": args.batch_size,
                      "date": datetime.now(UTC).isoformat(timespec="seconds")}
     results["first_result_s"] = first_result(root, args.model, cache, args.cores)
@@ -429,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     results["session_start_s"] = round(time.perf_counter() - begin, 2)
     out = args.data / "output"
     config = RunConfig(input=str(root), output=str(out), overwrite=True, model=args.model,
-                       batch_size=args.batch_size, cache_dir=cache, k=min(DEFAULT_K, count))
+                       batch_size=args.batch_size, cache_dir=cache, k=min(DEFAULT_K, count),
+                       limit=limit)
     results["pipeline_cold"] = run_pipeline(spark, config, sampler)
     print(f"pipeline cold: {results['pipeline_cold']}", flush=True)
     warm = warm_series(spark, config, sampler, args.warm_runs, "pipeline warm")
@@ -447,13 +479,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_baselines:
         sampler.reset()
         results["predict_batch_udf"] = predict_batch(spark, str(root), args.model,
-                                                     args.batch_size, partitions, cache)
+                                                     args.batch_size, partitions, cache, limit)
         results["predict_batch_udf"]["memory_mib"] = sampler.snapshot()
         print(f"predict_batch_udf: {results['predict_batch_udf']}", flush=True)
         sampler.reset()
         results["reference_style"] = reference_style(spark, str(root), args.model,
                                                      args.batch_size, partitions, 200, cache,
-                                                     args.data / "reference-features")
+                                                     args.data / "reference-features", limit)
         results["reference_style"]["memory_mib"] = sampler.snapshot()
         print(f"reference-style: {results['reference_style']}", flush=True)
     spark.stop()

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small generated sample, a cache folder, one local SparkSession."""
+"""Shared fixtures: a small generated sample, the real photos in ../shared, a cache folder,
+one local SparkSession."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ os.environ.update({
     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-3",
     "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 })
+
+# The real Fruits 360 Test split (17,845 photos, 103 labels), beside the repository in
+# developer sessions and CI; absent from a user's clone.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_TEST_SPLIT = REPO_ROOT.parent / "shared" / "data" / "fruits-360" / "Test"
 
 # Three labels (two with spaces), both splits: 3 x (5 + 3) = 24 images.
 TEST_STYLES = (STYLES[0], STYLES[2], STYLES[5])
@@ -47,6 +53,21 @@ def sample_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sample")
     make_sample(root, styles=TEST_STYLES, splits=TEST_SPLITS)
     return root
+
+
+@pytest.fixture(scope="session")
+def real_photos() -> Path:
+    """The real Test split; the test is skipped where ../shared is not beside the repository."""
+    if not REAL_TEST_SPLIT.is_dir():
+        pytest.skip(f"real Fruits 360 photos not found at {REAL_TEST_SPLIT} (../shared/data/"
+                    "fruits-360/Test beside the repository: developer sessions and CI have it)")
+    return REAL_TEST_SPLIT
+
+
+def real_counts(split: Path) -> dict[str, int]:
+    """Images per label as the dataset's COUNTS-<split>.tsv beside the split states them."""
+    lines = (split.parent / f"COUNTS-{split.name}.tsv").read_text().splitlines()[1:]
+    return {label: int(count) for label, count in (line.split("\t") for line in lines)}
 
 
 @pytest.fixture(scope="session")

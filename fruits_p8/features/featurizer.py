@@ -22,6 +22,7 @@ from fruits_p8.features.precision import DEFAULT_PRECISION, check_precision, wit
 from fruits_p8.features.preprocess import ImageError, decode_for_cnn
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
+from fruits_p8.progress import TallyAddress, send_tally
 from fruits_p8.reduce.moments import Moments
 
 Forward = Callable[[np.ndarray], np.ndarray]
@@ -107,12 +108,14 @@ WORKER_MODELS = WorkerModels()
 @dataclass
 class BatchStats:
     """What one call of featurize_batches did: images through the CNN, errors, batches run,
-    and (when given a Moments) the moments of the features it emitted."""
+    and (when given a Moments) the moments of the features it emitted; `report` is told the
+    images so far after each CNN batch."""
 
     images: int = 0
     errors: int = 0
     batches: int = 0
     moments: Moments | None = None
+    report: Callable[[int], None] | None = None
 
 
 def featurize_batches(
@@ -184,6 +187,8 @@ def _run_batch(forward: Forward, images: list[tuple[int, np.ndarray]], batch_siz
     features[[row for row, _ in images]] = forward(pixels)[:count]
     stats.images += count
     stats.batches += 1
+    if stats.report is not None:
+        stats.report(stats.images)
 
 
 ADDED = (("digest", pa.string(), "string"), ("features", pa.list_(pa.float32()), "array<float>"),
@@ -250,7 +255,8 @@ class Featurizer:
     features for `Reducer.fit(..., moments=)`. `precision` is the CNN's arithmetic
     (fruits_p8.features.precision); features come out float32 either way. The weights are
     broadcast once, on the first transform; `close()` frees them on the workers. Each Arrow
-    batch holds image bytes: run with `session_settings()` (the pipeline does).
+    batch holds image bytes: run with `session_settings()` (the pipeline does). With
+    `tally`, each task sends its image count there after every CNN batch (progress).
     """
 
     def __init__(
@@ -262,6 +268,7 @@ class Featurizer:
         arrow_batches_per_model_batch: int = 4,
         sum_moments: bool = True,
         precision: str = DEFAULT_PRECISION,
+        tally: TallyAddress | None = None,
     ) -> None:
         if weights.backbone != backbone.name:
             raise ValueError(f"weights are for {weights.backbone}, not {backbone.name}")
@@ -273,6 +280,7 @@ class Featurizer:
         self.arrow_records = batch_size * arrow_batches_per_model_batch
         self.sum_moments = sum_moments
         self.precision = precision
+        self.tally = tally
         self.counters: Counters | None = None
         self._shared = None
 
@@ -291,7 +299,8 @@ class Featurizer:
                 sc.accumulator(None, MomentsSum()) if self.sum_moments else None)
         spec = ModelSpec(self.backbone.name, self.weights.sha256, self.batch_size,
                          self.threads_per_task, self.precision)
-        run = functools.partial(featurize_partition, spec, self._shared, self.counters)
+        run = functools.partial(featurize_partition, spec, self._shared, self.counters,
+                                self.tally)
         return images.mapInArrow(run, output_schema(images.schema))
 
     def close(self) -> None:
@@ -302,7 +311,8 @@ class Featurizer:
 
 
 def featurize_partition(
-    spec: ModelSpec, shared, counters: Counters, batches: Iterator[pa.RecordBatch]
+    spec: ModelSpec, shared, counters: Counters, tally: TallyAddress | None,
+    batches: Iterator[pa.RecordBatch],
 ) -> Iterator[pa.RecordBatch]:
     """The mapInArrow body. Module-level on purpose: Spark pickles it by reference, so
     WORKER_MODELS is the worker's own and survives from task to task."""
@@ -311,10 +321,22 @@ def featurize_partition(
     forward = WORKER_MODELS.get(spec, lambda: shared.value)
     counters.builds.add(WORKER_MODELS.builds - builds_before)
     summing = counters.moments is not None
-    stats = BatchStats(moments=Moments.empty(backbone.feature_dim) if summing else None)
+    stats = BatchStats(moments=Moments.empty(backbone.feature_dim) if summing else None,
+                       report=_task_report(tally))
     yield from featurize_batches(batches, forward, backbone.input_size, spec.batch_size,
                                  backbone.feature_dim, stats)
     counters.images.add(stats.images)
     counters.errors.add(stats.errors)
     if summing:
         counters.moments.add(stats.moments)
+
+
+def _task_report(tally: TallyAddress | None) -> Callable[[int], None] | None:
+    if tally is None:
+        return None
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    if task is None:
+        return None
+    return functools.partial(send_tally, tally, task.partitionId(), task.attemptNumber())

@@ -1,6 +1,7 @@
 """The featurizer on local Spark: same numbers as the model called directly, every row out."""
 
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weig
 from fruits_p8.features.featurizer import Featurizer, compile_forward
 from fruits_p8.features.preprocess import decode_for_cnn
 from fruits_p8.io.images import read_images
+from fruits_p8.progress import ImageTally
 
 pytestmark = pytest.mark.spark
 
@@ -43,6 +45,32 @@ def test_features_equal_a_direct_model_call_and_models_are_built_once(spark, sam
     assert again.transform(images.repartition(4)).count() == 24
     assert again.counters.builds.value == 0  # the workers kept their compiled model
     assert again.counters.moments is None
+
+
+class RecordingTally(ImageTally):
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.reports: list[tuple[int, int, int]] = []
+
+    def add(self, partition: int, attempt: int, images: int) -> None:
+        self.reports.append((partition, attempt, images))
+        super().add(partition, attempt, images)
+
+
+def test_tasks_report_their_images_after_every_cnn_batch(spark, sample_dir, lite0):
+    backbone, weights = lite0
+    images = read_images(spark, str(sample_dir)).frame.repartition(2)
+    with RecordingTally("127.0.0.1") as tally:
+        featurizer = Featurizer(backbone, weights, batch_size=4, tally=tally.address)
+        assert featurizer.transform(images).count() == 24
+        deadline = time.monotonic() + 5
+        while tally.done() < 24 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert tally.done() == featurizer.counters.images.value == 24
+    for partition in (0, 1):
+        counts = [n for p, _, n in tally.reports if p == partition]
+        assert counts == sorted(counts) and len(counts) >= 3  # not one report per task
+        assert all(n % 4 == 0 for n in counts[:-1])
 
 
 def test_unreadable_files_become_error_rows(spark, sample_dir, tmp_path, lite0):
