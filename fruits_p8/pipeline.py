@@ -74,6 +74,13 @@ def load_backbone_weights(config: RunConfig) -> tuple[Backbone, Weights]:
     return backbone, weights
 
 
+def executors_run_bfloat16_natively(spark) -> bool | None:
+    """cpu_runs_bfloat16_natively where the CNN runs: on an executor (on EMR a core node, not
+    the primary node the driver runs on)."""
+    return spark.sparkContext.parallelize([0], 1).map(
+        lambda _: cpu_runs_bfloat16_natively()).collect()[0]
+
+
 def choose_io(spark, uri: str, mode: str) -> str:
     """How to move data for `uri`: local paths always through Spark; s3:// through Spark
     where its Hadoop layer can open it (EMRFS, S3A), else through boto3 (or as forced)."""
@@ -219,9 +226,9 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         check_k(config.k, plan.backbone.feature_dim, files)
     with timings.stage("load_weights"):
         backbone, weights = load_backbone_weights(config)
-    if config.precision == "bfloat16" and cpu_runs_bfloat16_natively() is False:
-        log.warning("--precision bfloat16: this machine's CPU has no AVX512-BF16 or AMX, so "
-                    "bfloat16 is emulated here and slower than float32")
+    if config.precision == "bfloat16" and executors_run_bfloat16_natively(spark) is False:
+        log.warning("--precision bfloat16: the executors' CPU has no AVX512-BF16 or AMX, so "
+                    "bfloat16 is emulated there and slower than float32")
 
     threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
     partitions = config.partitions or default_partitions(spark, files, config.batch_size)

@@ -39,13 +39,21 @@ class Timings:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and of the packages that shape the results."""
+    """Versions of Python and of the packages that shape the results; PySpark's from the
+    module where pip did not install it (EMR puts Spark's own on the path, no metadata)."""
     found = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    if "pyspark" not in found:
+        try:
+            import pyspark
+        except ImportError:
+            pass
+        else:
+            found["pyspark"] = pyspark.__version__
     return found
 
 

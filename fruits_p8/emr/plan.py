@@ -1,16 +1,19 @@
-"""Build the exact EMR requests and a cost estimate from the data files in emr/ (no AWS call).
+"""Build the exact EMR requests and a cost estimate from the EMR definitions (no AWS call).
 
-emr/cluster.json is a RunJobFlow request with ${...} placeholders, emr/configurations.json
-its Configurations, emr/steps.json the steps, emr/prices.json the price table. Settings
-override instance types and counts, release, roles, network and timeouts.
+The definitions ship inside the package (fruits_p8/emr/definitions/): cluster.json is a
+RunJobFlow request with ${...} placeholders, configurations.json its Configurations,
+steps.json the steps, prices.json the prices and sizes per instance type. Settings override
+instance types and counts, release, roles, network and timeouts.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import math
+import re
 import shlex
 import string
 from dataclasses import dataclass, field
@@ -21,17 +24,31 @@ from fruits_p8.errors import UsageError
 from fruits_p8.spark import OUTPUT_SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFINITIONS = Path(__file__).resolve().parent / "definitions"
 PLACEHOLDER = "${"
+# Amazon Linux 2023 with Python 3.11 and dnf: where the pinned manylinux wheels install.
+MIN_RELEASE = (7, 1)
+
+# Executor sizing. Measured here (TF 2.21, EfficientNet-Lite0, batches of 64 fed by Arrow
+# batches of image bytes): a Python worker peaks at ~1.46 GiB resident, ~3.7 GB of address
+# space. spark.executor.pyspark.memory stays unset: PySpark enforces it per worker as an
+# address-space limit (RLIMIT_AS), under which TensorFlow crashes (a segfault at 2 GiB here);
+# the workers' share goes into memoryOverhead, which YARN checks against resident memory.
+PYTHON_WORKER_MB = 1792
+JVM_OFF_HEAP_MB = 512
+EXECUTOR_HEAP_MB = 2048  # holds the persisted features: ~5 KB per image
+AM_RESERVE_MB = 1024  # the client-mode application master (512m + 384m) lands on a core node
+HOURS_PER_MONTH = 730
 
 
 def default_emr_dir() -> Path:
-    """The repo's emr/ folder (the CLI runs from a clone: it builds the wheel from it)."""
-    return REPO_ROOT / "emr"
+    """The definitions shipped in the package, so a pip-installed fruits-p8 finds them."""
+    return DEFINITIONS
 
 
 @dataclass(frozen=True)
 class EmrSettings:
-    """What a user chooses for a cluster run; None keeps the value of emr/cluster.json."""
+    """What a user chooses for a cluster run; None keeps the value of cluster.json."""
 
     bucket: str
     input: str
@@ -72,7 +89,7 @@ class Templates:
 
 
 def load_templates(emr_dir: Path) -> Templates:
-    """Read the data files of emr/."""
+    """Read the EMR definitions in `emr_dir`."""
     try:
         return Templates(
             cluster=json.loads((emr_dir / "cluster.json").read_text()),
@@ -82,26 +99,38 @@ def load_templates(emr_dir: Path) -> Templates:
             bootstrap=(emr_dir / "bootstrap.sh").read_text(),
         )
     except FileNotFoundError as exc:
-        raise UsageError(f"EMR definitions missing: {exc.filename} (run from a clone of the "
-                         "repository, or pass --emr-dir)") from None
+        raise UsageError(f"EMR definitions missing: {exc.filename} (--emr-dir needs "
+                         "cluster.json, configurations.json, steps.json, prices.json and "
+                         "bootstrap.sh)") from None
 
 
 def source_files(root: Path = REPO_ROOT) -> list[Path]:
-    """The files whose content defines the artifacts: package, pins, bootstrap."""
+    """The files whose content defines the artifacts: the package (with its definitions and
+    pins) and pyproject.toml where there is a clone."""
     files = [p for p in (root / "fruits_p8").rglob("*")
              if p.is_file() and "__pycache__" not in p.parts]
-    files += [root / "pyproject.toml", root / "constraints" / "base.txt",
-              root / "emr" / "bootstrap.sh"]
+    files.append(root / "pyproject.toml")
     return sorted(p for p in files if p.exists())
 
 
-def artifacts_id(root: Path = REPO_ROOT) -> str:
-    """Content hash of what goes to the cluster: same sources, same id (bootstrap skips)."""
+def artifacts_id(root: Path = REPO_ROOT, bootstrap: str = "") -> str:
+    """Content hash of what goes to the cluster (sources and the bootstrap shipped): same
+    content, same id, and a node that has it installed skips the bootstrap."""
     digest = hashlib.sha256()
     for path in source_files(root):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
+    digest.update(bootstrap.encode())
     return f"{__version__}-{digest.hexdigest()[:12]}"
+
+
+def check_release(label: str) -> None:
+    """EMR 7.1 and later only: emr-6.x (Amazon Linux 2, glibc 2.26, no dnf) and 7.0 lack
+    what the bootstrap installs."""
+    match = re.fullmatch(r"emr-(\d+)\.(\d+)\.(\d+)", label)
+    if not match or (int(match[1]), int(match[2])) < MIN_RELEASE:
+        raise UsageError(f"EMR release {label!r} is not supported: use emr-7.1.0 or later "
+                         "(Amazon Linux 2023, Python 3.11)")
 
 
 def _substitute(value, mapping: dict[str, str]):
@@ -125,24 +154,44 @@ def _unfilled(value, path: str = "") -> list[str]:
 
 
 def instance_spec(prices: dict, instance_type: str) -> dict:
-    """Size and hourly prices of an instance type from emr/prices.json."""
+    """Size, YARN memory and hourly prices of an instance type from prices.json."""
     spec = prices["instances"].get(instance_type)
     if spec is None:
-        raise UsageError(f"no price/size entry for {instance_type} in emr/prices.json: "
+        raise UsageError(f"no price/size entry for {instance_type} in prices.json: "
                          f"known: {', '.join(prices['instances'])}")
     return spec
 
 
-def executor_sizing(vcpu: int, memory_gib: int, core_count: int) -> dict[str, str]:
-    """One executor per core node using every vCPU; memory split between the JVM and the
-    Python workers (each holds a TensorFlow model), leaving room for YARN and the OS."""
-    share = max(1, math.floor(memory_gib * 0.32))
+def executor_sizing(vcpu: int, yarn_memory_mb: int, core_count: int,
+                    instance_type: str = "") -> dict[str, str]:
+    """One executor per core node, as large as YARN allows beside the application master: a
+    small heap, and an overhead holding the JVM's off-heap and one Python worker (TensorFlow
+    and its model) per concurrent task. Where every vCPU's worker does not fit, tasks take
+    several CPUs each (spark.task.cpus), so fewer workers run, each with more threads."""
+    overhead = yarn_memory_mb - AM_RESERVE_MB - EXECUTOR_HEAP_MB
+    workers = min(vcpu, (overhead - JVM_OFF_HEAP_MB) // PYTHON_WORKER_MB)
+    if workers < 1:
+        raise UsageError(f"{instance_type or 'this instance type'} gives YARN {yarn_memory_mb} "
+                         f"MB per node: too little for one Python worker ({PYTHON_WORKER_MB} "
+                         "MB) beside the executor; choose a larger instance type")
     return {
         "spark.executor.instances": str(core_count),
         "spark.executor.cores": str(vcpu),
-        "spark.executor.memory": f"{share}g",
-        "spark.executor.memoryOverhead": f"{share}g",
+        "spark.task.cpus": str(math.ceil(vcpu / workers)),
+        "spark.executor.memory": f"{EXECUTOR_HEAP_MB}m",
+        "spark.executor.memoryOverhead": f"{overhead}m",
     }
+
+
+def bfloat16_warning(run_args: tuple[str, ...], core_type: str, prices: dict) -> str | None:
+    """A warning when the run asks for bfloat16 on core nodes (where the CNN runs) whose CPUs
+    emulate it: slower than float32 there."""
+    asked = "--precision=bfloat16" in run_args or ("--precision", "bfloat16") in set(
+        itertools.pairwise(run_args))
+    if asked and not instance_spec(prices, core_type).get("native_bfloat16", False):
+        return (f"--precision bfloat16: {core_type} core nodes have no AVX512-BF16 or AMX, so "
+                "bfloat16 is emulated there and slower than float32")
+    return None
 
 
 def mapping(settings: EmrSettings, run_id: str, artifacts: str) -> dict[str, str]:
@@ -151,15 +200,31 @@ def mapping(settings: EmrSettings, run_id: str, artifacts: str) -> dict[str, str
             "REGION": settings.region}
 
 
+def artifacts_uri(settings: EmrSettings, artifacts: str) -> str:
+    """Where the artifacts of this content hash live in S3."""
+    return f"s3://{settings.bucket}/{settings.prefix.strip('/')}/artifacts/{artifacts}"
+
+
+def bootstrap_path(settings: EmrSettings, artifacts: str) -> str:
+    """The bootstrap script a cluster running these artifacts was created with."""
+    return f"{artifacts_uri(settings, artifacts)}/bootstrap.sh"
+
+
 def build_steps(templates: Templates, settings: EmrSettings, run_id: str,
-                artifacts: str) -> list[dict]:
-    """The step list: the run step gets the user's extra `fruits-p8 run` arguments."""
+                artifacts: str, added: bool = False) -> list[dict]:
+    """The step list: the run step gets the user's extra `fruits-p8 run` arguments, and a
+    local weights file as its S3 copy among the artifacts (read by the driver). Steps
+    `added` to a running cluster CONTINUE on failure: that cluster is not this run's."""
     steps = _substitute(copy.deepcopy(templates.steps), mapping(settings, run_id, artifacts))
     extra = list(settings.run_args)
     if settings.weights_file:
-        extra += ["--weights", f"/opt/fruits_p8/weights/{Path(settings.weights_file).name}"]
+        extra += ["--weights", f"{artifacts_uri(settings, artifacts)}/weights/"
+                  f"{Path(settings.weights_file).name}"]
     steps[-1]["HadoopJarStep"]["Args"] += extra
-    _require_filled(steps, "emr/steps.json")
+    if added:
+        for step in steps:
+            step["ActionOnFailure"] = "CONTINUE"
+    _require_filled(steps, "steps.json")
     return steps
 
 
@@ -177,6 +242,7 @@ def build_run_job_flow(templates: Templates, settings: EmrSettings, run_id: str,
         groups["CORE"]["InstanceCount"] = settings.core_count
     if settings.release:
         request["ReleaseLabel"] = settings.release
+    check_release(request["ReleaseLabel"])
     if settings.service_role:
         request["ServiceRole"] = settings.service_role
     if settings.instance_profile:
@@ -194,13 +260,12 @@ def build_run_job_flow(templates: Templates, settings: EmrSettings, run_id: str,
     core = groups["CORE"]
     spec = instance_spec(templates.prices, core["InstanceType"])
     defaults = next(c for c in configurations if c["Classification"] == "spark-defaults")
-    defaults["Properties"].update(
-        executor_sizing(spec["vcpu"], spec["memory_gib"], core["InstanceCount"])
-    )
+    defaults["Properties"].update(executor_sizing(
+        spec["vcpu"], spec["yarn_memory_mb"], core["InstanceCount"], core["InstanceType"]))
     defaults["Properties"].update(OUTPUT_SETTINGS)
     request["Configurations"] = configurations
     request["Steps"] = build_steps(templates, settings, run_id, artifacts)
-    _require_filled(request, "emr/cluster.json")
+    _require_filled(request, "cluster.json")
     return request
 
 
@@ -212,7 +277,7 @@ def _require_filled(value, source: str) -> None:
 
 @dataclass(frozen=True)
 class Cost:
-    """Hourly rate of a cluster and an estimate for a duration, from emr/prices.json."""
+    """Hourly rate of a cluster and an estimate for a duration, from prices.json."""
 
     lines: list[tuple[str, int, float]]
     per_hour: float
@@ -223,18 +288,34 @@ class Cost:
         return round(self.per_hour * self.hours, 4)
 
     def describe(self) -> str:
-        parts = [f"{count} x {itype} at ${rate:.3f}/h (EC2 + EMR)"
+        parts = [f"{count} x {itype} at ${rate:.3f}/h (EC2 + EMR + EBS)"
                  for itype, count, rate in self.lines]
         return (f"{'; '.join(parts)} = ${self.per_hour:.3f}/h; "
                 f"~{self.hours * 60:.0f} min -> ~${self.total:.2f}")
 
 
+def ebs_per_hour(request: dict, group: dict, prices: dict) -> float:
+    """EBS of one instance of `group` per hour: its root volume (priced as gp2) and the
+    volumes of its EbsConfiguration, at the GiB-month prices of prices.json."""
+    per_gib = prices["ebs_gib_month"]
+    monthly = request.get("EbsRootVolumeSize", 0) * per_gib["gp2"]
+    for device in group.get("EbsConfiguration", {}).get("EbsBlockDeviceConfigs", []):
+        volume = device["VolumeSpecification"]
+        if volume["VolumeType"] not in per_gib:
+            raise UsageError(f"no EBS price for {volume['VolumeType']} in prices.json: known: "
+                             f"{', '.join(per_gib)}")
+        monthly += (device.get("VolumesPerInstance", 1) * volume["SizeInGB"]
+                    * per_gib[volume["VolumeType"]])
+    return monthly / HOURS_PER_MONTH
+
+
 def estimate_cost(request: dict, prices: dict, hours: float) -> Cost:
-    """Instance-hours x (EC2 + EMR) price of every instance group."""
+    """Instance-hours x (EC2 + EMR + EBS) price of every instance group."""
     lines = []
     for group in request["Instances"]["InstanceGroups"]:
         spec = instance_spec(prices, group["InstanceType"])
-        lines.append((group["InstanceType"], group["InstanceCount"], spec["ec2"] + spec["emr"]))
+        rate = spec["ec2"] + spec["emr"] + ebs_per_hour(request, group, prices)
+        lines.append((group["InstanceType"], group["InstanceCount"], rate))
     per_hour = round(sum(count * rate for _, count, rate in lines), 4)
     return Cost(lines, per_hour, hours)
 
@@ -243,7 +324,8 @@ def aws_cli_command(request: dict) -> str:
     """The same cluster as an `aws emr create-cluster` command line."""
     groups = [
         {"Name": g["Name"], "InstanceGroupType": g["InstanceRole"],
-         "InstanceType": g["InstanceType"], "InstanceCount": g["InstanceCount"]}
+         "InstanceType": g["InstanceType"], "InstanceCount": g["InstanceCount"],
+         **({"EbsConfiguration": g["EbsConfiguration"]} if "EbsConfiguration" in g else {})}
         for g in request["Instances"]["InstanceGroups"]
     ]
     steps = [
@@ -272,6 +354,8 @@ def aws_cli_command(request: dict) -> str:
         "--steps", json.dumps(steps, separators=(",", ":")),
         "--auto-terminate",
     ]
+    if "EbsRootVolumeSize" in request:
+        parts += ["--ebs-root-volume-size", str(request["EbsRootVolumeSize"])]
     if "AutoTerminationPolicy" in request:
         parts += ["--auto-termination-policy",
                   f"IdleTimeout={request['AutoTerminationPolicy']['IdleTimeout']}"]

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from fruits_p8.emr.plan import Cost
 from fruits_p8.errors import EmrError
@@ -19,7 +20,35 @@ log = logging.getLogger(__name__)
 
 FINAL_CLUSTER_STATES = {"TERMINATED", "TERMINATED_WITH_ERRORS"}
 FINAL_STEP_STATES = {"COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED"}
+REUSABLE_STATES = {"WAITING", "RUNNING"}
 ROLE_HINT = "create the default roles once with `aws emr create-default-roles`"
+ACCESS_HINT = ("your AWS identity needs elasticmapreduce:RunJobFlow, AddJobFlowSteps and "
+               "Describe*/List*, elasticmapreduce:PutAutoTerminationPolicy (the idle timeout) "
+               "and iam:PassRole on the EMR service role and instance profile")
+NETWORK_HINT = "the region needs a default VPC, or pass --subnet-id"
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+          "UnrecognizedClientException"}
+
+
+def aws_error(exc: Exception, doing: str) -> EmrError:
+    """One line for a failed EMR call, with what to check for the usual causes."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return EmrError(f"{doing}: no AWS credentials found (AWS_PROFILE, or "
+                        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+    if not isinstance(exc, ClientError):
+        return EmrError(f"{doing}: {exc}")
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), error.get("Message", "")
+    hints = []
+    if code in DENIED:
+        hints.append(ACCESS_HINT)
+    if "role" in message.lower() or "instance profile" in message.lower():
+        hints.append(ROLE_HINT)
+    if "vpc" in message.lower() or "subnet" in message.lower():
+        hints.append(NETWORK_HINT)
+    return EmrError(f"{doing}: {code}: {message}" + (f" ({'; '.join(hints)})" if hints else ""))
 
 
 @dataclass
@@ -55,8 +84,9 @@ def check_roles(iam, service_role: str, instance_profile: str) -> None:
             log.warning("could not check the EMR %s (%s); going on", what, code)
 
 
-def upload_artifacts(s3, bucket: str, prefix: str, files: Mapping[str, bytes]) -> str:
-    """Put the artifacts under s3://bucket/prefix/ (skipping identical ones); returns the URI."""
+def upload_artifacts(s3, bucket: str, prefix: str, files: Mapping[str, bytes | Path]) -> str:
+    """Put the artifacts under s3://bucket/prefix/ (skipping identical ones: same MD5, or for
+    files given as paths, such as versioned wheels, the same size); returns the URI."""
     from botocore.exceptions import ClientError
 
     from fruits_p8.io.s3 import md5_hex
@@ -65,12 +95,38 @@ def upload_artifacts(s3, bucket: str, prefix: str, files: Mapping[str, bytes]) -
         key = f"{prefix}/{name}"
         try:
             head = s3.head_object(Bucket=bucket, Key=key)
-            if head.get("ETag", "").strip('"') == md5_hex(body):
+            if isinstance(body, Path):
+                if head.get("ContentLength") == body.stat().st_size:
+                    continue
+            elif head.get("ETag", "").strip('"') == md5_hex(body):
                 continue
         except ClientError:
             pass
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        if isinstance(body, Path):
+            s3.upload_file(str(body), bucket, key)
+        else:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
     return f"s3://{bucket}/{prefix}"
+
+
+def check_reusable(emr, cluster_id: str, bootstrap_path: str) -> None:
+    """EmrError unless the cluster is up and its nodes were bootstrapped with exactly these
+    artifacts (the content hash is in the bootstrap's path): a step runs the code installed
+    on the nodes, so on any other cluster it would run other code, or none."""
+    try:
+        cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+        actions = emr.list_bootstrap_actions(ClusterId=cluster_id)["BootstrapActions"]
+    except Exception as exc:
+        raise aws_error(exc, f"cannot use cluster {cluster_id}") from None
+    state = cluster["Status"]["State"]
+    if state not in REUSABLE_STATES:
+        raise EmrError(f"cluster {cluster_id} is {state}: steps can only be added to a "
+                       "WAITING or RUNNING cluster")
+    if not any(a.get("ScriptPath") == bootstrap_path for a in actions):
+        artifacts = bootstrap_path.rsplit("/", 2)[-2]
+        raise EmrError(f"cluster {cluster_id} was not created by this version of fruits-p8 "
+                       f"(artifacts {artifacts}): its nodes would run other code; leave out "
+                       "--cluster-id to run on a new cluster")
 
 
 def _hours(timeline: Mapping[str, datetime], now: datetime) -> float:
@@ -172,18 +228,17 @@ def start_cluster(emr, request: dict) -> tuple[str, list[str]]:
     try:
         cluster_id = emr.run_job_flow(**request)["JobFlowId"]
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        message = error.get("Message", "")
-        if "role" in message.lower() or "instance profile" in message.lower():
-            raise EmrError(f"EMR refused the cluster: {message} ({ROLE_HINT})") from None
-        raise EmrError(f"EMR refused the cluster: {error.get('Code')}: {message}") from None
+        raise aws_error(exc, "EMR refused the cluster") from None
     steps = emr.list_steps(ClusterId=cluster_id)["Steps"]
     return cluster_id, [s["Id"] for s in reversed(steps)]
 
 
 def add_steps(emr, cluster_id: str, steps: list[dict]) -> list[str]:
     """AddJobFlowSteps on a running cluster."""
-    return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=steps)["StepIds"]
+    try:
+        return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=steps)["StepIds"]
+    except Exception as exc:
+        raise aws_error(exc, f"EMR refused the steps on {cluster_id}") from None
 
 
 def status_text(emr, cluster_id: str) -> str:
@@ -199,7 +254,8 @@ def status_text(emr, cluster_id: str) -> str:
 
 
 def log_locations(emr, cluster_id: str) -> list[str]:
-    """Where EMR puts this cluster's logs: the step stderr/stdout and the cluster logs."""
+    """Where EMR puts this cluster's logs: the cluster's folder, each step's stderr, and each
+    node's bootstrap stderr (where a failed install shows)."""
     cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
     base = cluster.get("LogUri", "").replace("s3n://", "s3://").rstrip("/")
     if not base:
@@ -208,6 +264,13 @@ def log_locations(emr, cluster_id: str) -> list[str]:
     for step in emr.list_steps(ClusterId=cluster_id)["Steps"]:
         places.append(f"{base}/{cluster_id}/steps/{step['Id']}/stderr.gz  ({step['Name']}, "
                       f"{step['Status']['State']})")
+    roles = {g["Id"]: g.get("InstanceGroupType", "")
+             for g in emr.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"]}
+    for node in emr.list_instances(ClusterId=cluster_id)["Instances"]:
+        if node.get("Ec2InstanceId"):
+            role = roles.get(node.get("InstanceGroupId", ""), "").lower() or "node"
+            places.append(f"{base}/{cluster_id}/node/{node['Ec2InstanceId']}/bootstrap-actions/"
+                          f"1/stderr.gz  (bootstrap, {role})")
     return places
 
 

