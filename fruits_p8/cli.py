@@ -19,7 +19,7 @@ from fruits_p8.config import (
     RunConfig,
     default_cache_dir,
 )
-from fruits_p8.errors import StorageError, UsageError, UserError
+from fruits_p8.errors import InputError, StorageError, UsageError, UserError
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
 
 log = logging.getLogger("fruits_p8")
@@ -585,6 +585,9 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> 
 
     output = open_output(output_uri, settings, via="boto3")
     output.via = choose_io(spark, output.uri, io_mode)
+    if output.state() != "finished":
+        output.check(replace=True)  # a folder not ours says so
+        raise InputError(f"no finished run output at {output.uri} (run `fruits-p8 run` first)")
     with output.leased(replace=True):
         result = make_report(spark, output, max_points)
     lines = [f"  report    {result.location}"]

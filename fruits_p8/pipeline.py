@@ -239,15 +239,16 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     featurizer = Featurizer(backbone, weights, config.batch_size, threads,
                             sum_moments=moments_fit_in_results(spark, partitions, backbone),
                             precision=config.precision, tally=tally.address)
-    featurized = featurizer.transform(spread(todo, partitions))
-    keys = [F.col("error_kind").isNull().alias("ok")]
-    if reused is not None:
-        featurized = featurized.withColumn("reused", F.lit(False)).unionByName(
-            reused.withColumn("reused", F.lit(True)))
-        keys.append(F.col("reused"))
-    featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
     previous_settings = apply_settings(spark, featurizer.session_settings())
+    featurized = None
     try:
+        featurized = featurizer.transform(spread(todo, partitions))
+        keys = [F.col("error_kind").isNull().alias("ok")]
+        if reused is not None:
+            featurized = featurized.withColumn("reused", F.lit(False)).unionByName(
+                reused.withColumn("reused", F.lit(True)))
+            keys.append(F.col("reused"))
+        featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
         to_featurize = files if reused is None else None  # unknown before the job
         with timings.stage("featurize"), tally, SparkProgress(spark.sparkContext, "featurize",
                                                                to_featurize, tally=tally):
@@ -272,8 +273,8 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
             )
         log.info("PCA keeps k=%d components, %.1f %% of the variance",
                  model.k, 100 * float(model.pca.cumulative[-1]))
-        output.begin()
         try:
+            output.begin()
             with timings.stage("write"):
                 output.write_dataset(FEATURES, good, model.projection)
                 if errors:
@@ -292,7 +293,8 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
             output.abort()
             raise
     finally:
-        featurized.unpersist()
+        if featurized is not None:
+            featurized.unpersist()
         featurizer.close()
         apply_settings(spark, previous_settings)
     return RunResult(output.uri, files, rows, errors, model.k,

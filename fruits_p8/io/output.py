@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from fruits_p8 import __version__
-from fruits_p8.errors import UsageError
+from fruits_p8.errors import StorageError, UsageError, UserError
 from fruits_p8.io.lease import Lease, LocalLeaseStore, S3LeaseStore
 from fruits_p8.io.ownership import (
     ERRORS,
@@ -38,13 +39,21 @@ from fruits_p8.io.ownership import (
     MARKER,
     SUCCESS,
     check_replaceable,
+    foreign_files,
     marker_text,
     output_state,
 )
 from fruits_p8.io.ownership import RUN_JSON as REPORT
 from fruits_p8.io.parts import BatchFunction, FolderSink, write_empty, write_parts
 from fruits_p8.io.paths import is_s3, local_path, split_s3
-from fruits_p8.io.s3 import S3Settings, list_prefix, storage_error
+from fruits_p8.io.s3 import (
+    FOLDER_MARKER,
+    S3Settings,
+    folder_marker,
+    is_folder_marker,
+    list_prefix,
+    storage_error,
+)
 from fruits_p8.reduce.projection import Projection
 
 log = logging.getLogger(__name__)
@@ -86,6 +95,11 @@ def prepare(projection: Projection | None) -> BatchFunction | None:
 
 def _run_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def sibling_pattern(name: str, kind: str) -> re.Pattern:
+    """Names of the `kind` locations of the output `name`, and no other: a run id follows."""
+    return re.compile(re.escape(f"{name}{kind}") + r"[0-9a-f]{12}")
 
 
 def _json_or_none(data: bytes | None) -> dict | None:
@@ -189,17 +203,20 @@ class _Output:
         interrupted commit left aside goes back in place, else a complete staged one is
         moved in; our other leftovers are removed, anything else is left alone."""
         current = self.state()
-        for kind in (BACKUP, STAGING):
+        for kind in (STAGING, BACKUP):
             for where in self._siblings(kind):
                 state = self.state(where)
                 if state == "foreign":
                     log.warning("left %s alone: it holds files fruits_p8 did not write", where)
                 elif state == "finished" and current in ("absent", "unfinished"):
-                    log.warning("a run was interrupted while committing %s: putting back the "
-                                "complete output it left at %s", self.uri, where)
+                    log.warning("a run was interrupted while committing %s: putting in place "
+                                "the complete output it left at %s", self.uri, where)
                     self._move(where, self.uri)
                     current = "finished"
-                elif state != "absent":
+                elif state == "finished" and current != "finished":
+                    log.warning("kept %s, a complete output: %s holds files fruits_p8 did not "
+                                "write", where, self.uri)
+                else:
                     self._remove(where)
 
     def _commit_check(self, replace: bool) -> list[str]:
@@ -245,7 +262,8 @@ class LocalOutput(_Output):
     def _siblings(self, kind: str) -> list[str]:
         if not self.root.parent.is_dir():
             return []
-        return sorted(str(p) for p in self.root.parent.glob(f".{self.root.name}{kind}*"))
+        pattern = sibling_pattern(f".{self.root.name}", kind)
+        return sorted(str(p) for p in self.root.parent.iterdir() if pattern.fullmatch(p.name))
 
     @property
     def staging(self) -> Path:
@@ -254,17 +272,32 @@ class LocalOutput(_Output):
     def _lease_store(self) -> LocalLeaseStore:
         return LocalLeaseStore(self.root.parent / f".{self.root.name}{LEASE}")
 
+    def acquire(self, replace: bool) -> None:
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        super().acquire(replace)
+
     def files(self, where: str | None = None) -> list[str]:
+        """As _Output.files; stops at the first file not ours (`--output ~` lists no more),
+        and a folder it cannot list counts as not ours."""
         top = Path(where) if where else self.root
         if top.is_symlink() or (top.exists() and not top.is_dir()):
             return [f"{top.name} (not a folder)"]
-        found = []
-        for folder, dirs, names in os.walk(top):
+        if not top.exists():
+            return []
+        found: list[str] = []
+
+        def unlistable(error: OSError) -> None:
+            if not isinstance(error, FileNotFoundError):  # gone meanwhile: nothing to keep
+                found.append(f"{Path(error.filename or top).name} (cannot be listed)")
+
+        for folder, dirs, names in os.walk(top, onerror=unlistable):
             relative = Path(folder).relative_to(top)
             links = [d for d in dirs if (Path(folder) / d).is_symlink()]
             found += [(relative / n).as_posix() for n in names + links]
             if not names and not dirs and folder != str(top):
                 found.append(relative.as_posix() + "/")
+            if foreign_files(found):
+                break
         return found
 
     def _read(self, where: str, name: str) -> bytes | None:
@@ -332,7 +365,11 @@ class LocalOutput(_Output):
             if aside.exists() and not self.root.exists():
                 aside.rename(self.root)
             raise
-        shutil.rmtree(aside, ignore_errors=True)
+        if aside.exists() and self.state(str(aside)) == "foreign":  # a file came in meanwhile
+            log.warning("kept the previous output at %s: files fruits_p8 did not write came "
+                        "into it during the commit", aside)
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 @dataclass
@@ -360,9 +397,10 @@ class S3Output(_Output):
 
     def _siblings(self, kind: str) -> list[str]:
         start = f"{self.prefix}{kind}"
-        names = {o.key[len(self.prefix):].split("/", 1)[0]
+        pattern = sibling_pattern("", kind)
+        names = {o.key[len(self.prefix):].split("/", 1)[0].removesuffix(FOLDER_MARKER)
                  for o in self._call(lambda c: list(list_prefix(c, self.bucket, start)))}
-        return sorted(f"{self.uri}{name}" for name in names)
+        return sorted(f"{self.uri}{name}" for name in names if pattern.fullmatch(name))
 
     @cached_property
     def client(self):
@@ -370,12 +408,16 @@ class S3Output(_Output):
         return self.settings.client()
 
     def _lease_store(self) -> S3LeaseStore:
-        return S3LeaseStore(self.client, self.bucket, f"{self.prefix}{LEASE}")
+        uri = f"{self.uri}{LEASE}"
+        return S3LeaseStore(self.client, self.bucket, f"{self.prefix}{LEASE}",
+                            lambda exc: storage_error(exc, uri, self.settings))
 
     def _call(self, request, uri: str | None = None):
         """One S3 request; a failure becomes a one-line StorageError."""
         try:
             return request(self.client)
+        except UserError:
+            raise
         except Exception as exc:
             raise storage_error(exc, uri or self.uri, self.settings) from None
 
@@ -400,23 +442,31 @@ class S3Output(_Output):
             raise storage_error(exc, where, self.settings) from None
 
     def _remove(self, where: str) -> None:
-        self._delete(list(self._keys(where).values()))
+        """Every object under `where`, and the `<where>_$folder$` object EMRFS leaves."""
+        self._delete([*self._keys(where).values(), folder_marker(split_s3(where)[1])])
 
     def _copy(self, source: str, target: str, files: list[str], mark: bool = False) -> None:
         """Copy `files` from one location to another, the marker first (added with `mark`
-        where the source had none: an output from before markers) and _SUCCESS last."""
+        where the source had none: an output from before markers) and _SUCCESS last; EMRFS's
+        `_$folder$` objects stay behind."""
         source_prefix, target_prefix = split_s3(source)[1], split_s3(target)[1]
         if mark and MARKER not in files:
             self._put(f"{target_prefix}/{MARKER}", marker_text(self.run_id, __version__).encode())
-        for name in sorted(files, key=lambda f: (f == SUCCESS, f != MARKER, f)):
+        for name in sorted((f for f in files if not is_folder_marker(f)),
+                           key=lambda f: (f == SUCCESS, f != MARKER, f)):
             self._call(lambda c, name=name: c.copy_object(
                 Bucket=self.bucket, Key=f"{target_prefix}/{name}",
                 CopySource={"Bucket": self.bucket, "Key": f"{source_prefix}/{name}"}), target)
 
     def _move(self, source: str, target: str, drop_source: bool = True) -> None:
+        """As _Output._move; the target stays marked as ours all along (a marker is added
+        first where it has none, and is never deleted: the source's replaces it)."""
         old = self._keys(target)
+        target_prefix = split_s3(target)[1]
+        if old and MARKER not in old:
+            self._put(f"{target_prefix}/{MARKER}", marker_text(self.run_id, __version__).encode())
         self._delete([old[SUCCESS]] if SUCCESS in old else [])
-        self._delete([key for name, key in old.items() if name != SUCCESS])
+        self._delete([key for name, key in old.items() if name not in (SUCCESS, MARKER)])
         self._copy(source, target, self.files(source))
         if drop_source:
             self._remove(source)
@@ -470,13 +520,17 @@ class S3Output(_Output):
         self.write_text(SUCCESS, "")
         old = self._commit_check(replace)
         aside = self._sibling(BACKUP)
+        self.keep_staging = True  # until the new output is in place or the old one back
         try:
             if old:
                 self._copy(self.uri, aside, old, mark=True)
             self._move(self.staging, self.uri, drop_source=False)
-        except Exception as exc:
+        except BaseException as exc:
             self._rescue(aside)
+            if isinstance(exc, UserError) or not isinstance(exc, Exception):
+                raise
             raise storage_error(exc, self.uri, self.settings) from None
+        self.keep_staging = False
         for leftover in (self.staging, aside):
             try:
                 self._remove(leftover)
@@ -487,13 +541,14 @@ class S3Output(_Output):
         """After a failed commit: a complete output must stay findable."""
         try:
             if self.state() == "finished":
+                self.keep_staging = False
                 return
             if self.state(aside) == "finished":
                 self._move(aside, self.uri)
+                self.keep_staging = False
                 return
         except Exception as exc:
             log.warning("could not put the previous output back yet: %s", exc)
-        self.keep_staging = True
         log.error("the commit of %s was interrupted: the new output is complete at %s (and "
                   "the previous one at %s if it existed); the next run to %s puts a complete "
                   "output back in place", self.uri, self.staging, aside, self.uri)
@@ -505,8 +560,12 @@ class S3Output(_Output):
     def _delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": k} for k in keys[start:start + 1000]]
-            self._call(lambda c, chunk=chunk: c.delete_objects(
+            reply = self._call(lambda c, chunk=chunk: c.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True}))
+            if reply.get("Errors"):
+                first = reply["Errors"][0]
+                raise StorageError(f"S3 did not delete s3://{self.bucket}/{first.get('Key')}: "
+                                   f"{first.get('Code')} {first.get('Message', '')}".strip())
 
 
 def open_output(uri: str, settings: S3Settings, via: str):

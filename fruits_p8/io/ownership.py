@@ -13,16 +13,17 @@ import re
 from collections.abc import Iterable
 
 from fruits_p8.errors import OutputExistsError
+from fruits_p8.io.s3 import FOLDER_MARKER
 
 FEATURES, ERRORS, RUN_JSON, SUCCESS, REPORT_DIR = (
     "features", "errors", "run.json", "_SUCCESS", "report")
 MARKER = "_FRUITS_P8"
-EMRFS_FOLDER_SUFFIX = "_$folder$"
 
 _TOP_FILES = {RUN_JSON, SUCCESS, MARKER}
 _DATASET_FILE = re.compile(  # parts, markers, checksums, a writer's temporary files
     r"(part-[^/]*|_SUCCESS|\.[^/]*\.(crc|tmp)|_committed_[^/]*|_started_[^/]*|_temporary(/.*)?)")
-_REPORT_FILE = re.compile(r"[A-Za-z0-9_.-]+\.(html|png|json|jpg)")
+_REPORT_FILE = re.compile(  # what `fruits-p8 report` writes, and its temporary files
+    r"(index\.html|quality\.json|data_quality\.json|[A-Za-z0-9_-]+\.png|\.[^/]*\.tmp)")
 _FOLDER_FILES = {FEATURES: _DATASET_FILE, ERRORS: _DATASET_FILE, REPORT_DIR: _REPORT_FILE}
 
 
@@ -30,11 +31,12 @@ def in_layout(relative: str) -> bool:
     """Whether a file at `relative` (slash-separated, under the output root) is one the
     project writes: the top-level files, Parquet parts of the datasets, report files, and
     the `<folder>_$folder$` objects EMRFS adds."""
-    head, _, rest = relative.partition("/")
+    head, slash, rest = relative.partition("/")
     if not rest:
-        return head in _TOP_FILES or head in {f + EMRFS_FOLDER_SUFFIX for f in _FOLDER_FILES}
+        return (head in _FOLDER_FILES if slash  # one of our folders, empty
+                else head in _TOP_FILES or head in {f + FOLDER_MARKER for f in _FOLDER_FILES})
     pattern = _FOLDER_FILES.get(head)
-    return pattern is not None and bool(pattern.fullmatch(rest.removesuffix(EMRFS_FOLDER_SUFFIX)))
+    return pattern is not None and bool(pattern.fullmatch(rest.removesuffix(FOLDER_MARKER)))
 
 
 def foreign_files(relatives: Iterable[str]) -> list[str]:

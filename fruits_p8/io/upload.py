@@ -79,18 +79,20 @@ def _unchanged(client, bucket: str, local: LocalFile, remote: tuple[int, str] | 
 
 
 def _check_replaceable(client, bucket: str, uri: str, files: list[LocalFile],
-                       remote: dict[str, tuple[int, str]]) -> set[str]:
+                       remote: dict[str, tuple[int, str]], workers: int) -> set[str]:
     """The keys already there unchanged; OutputExistsError if a differing object was not
     put there by an upload of ours (it would be replaced)."""
-    unchanged, foreign = set(), []
-    for local in files:
-        found = remote.get(local.key)
-        if found is None:
-            continue
-        if _unchanged(client, bucket, local, found, local.path.read_bytes()):
-            unchanged.add(local.key)
-        elif "md5" not in client.head_object(Bucket=bucket, Key=local.key).get("Metadata", {}):
-            foreign.append(local.key)
+    def verdict(local: LocalFile) -> str:
+        if _unchanged(client, bucket, local, remote[local.key], local.path.read_bytes()):
+            return "unchanged"
+        head = client.head_object(Bucket=bucket, Key=local.key)
+        return "ours" if "md5" in head.get("Metadata", {}) else "foreign"
+
+    there = [f for f in files if f.key in remote]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compare") as pool:
+        verdicts = list(pool.map(verdict, there))
+    unchanged = {f.key for f, v in zip(there, verdicts, strict=True) if v == "unchanged"}
+    foreign = [f.key for f, v in zip(there, verdicts, strict=True) if v == "foreign"]
     if foreign:
         raise OutputExistsError(
             f"{len(foreign)} objects under {uri} differ from the local files and were not "
@@ -127,7 +129,7 @@ def upload_tree(
         else:
             check_bucket(client, bucket, settings)
         remote = {o.key: (o.size, o.etag) for o in list_objects(client, uri)}
-        unchanged = _check_replaceable(client, bucket, uri, files, remote)
+        unchanged = _check_replaceable(client, bucket, uri, files, remote, workers)
     except (StorageError, OutputExistsError):
         raise
     except Exception as exc:

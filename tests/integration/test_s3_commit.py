@@ -22,6 +22,8 @@ class Faults:
 
 
 class FailingClient:
+    failure: type[BaseException] = ConnectionError
+
     def __init__(self, client, faults: Faults) -> None:
         self._client, self._faults = client, faults
 
@@ -33,7 +35,7 @@ class FailingClient:
         def call(*args, **kwargs):
             self._faults.calls += 1
             if self._faults.calls == self._faults.fail_at:
-                raise ConnectionError(f"injected failure in {name}")
+                raise self.failure(f"injected failure in {name}")
             return attribute(*args, **kwargs)
         return call
 
@@ -93,43 +95,67 @@ def run_commit(settings, uri, tag, parts, replace, faults=None, fail_at=None):
     return output, expected
 
 
-def test_a_failure_at_every_step_of_the_commit_leaves_a_complete_output(commit_world):
+class Killed(BaseException):
+    """The process dies here: nothing after it runs (no rescue, no abort, no release)."""
+
+
+def make_legacy(output: S3Output, uri: str) -> None:
+    """Turn a finished output into one from before the marker."""
+    output.client.delete_object(Bucket=output.bucket, Key=f"{output.prefix}/{MARKER}")
+    output._put(f"{output.prefix}/run.json", b'{"fruits_p8": "0.1.0", "counts": {}}')
+
+
+@pytest.mark.parametrize("how", ["error", "kill"])
+def test_a_failure_at_every_step_of_the_commit_leaves_a_complete_output(
+        commit_world, monkeypatch, how):
+    """`error`: an S3 call fails, the commit rescues and the run aborts. `kill`: the process
+    dies at that call, over an output from before the marker; the next run recovers."""
     settings, faults, uri = commit_world
-    _, old = run_commit(settings, uri, "old", 3, replace=False)
-    probe, new = run_commit(settings, uri, "new", 2, replace=True, faults=faults)
+    run_commit(settings, uri, "old", 3, replace=False)
+    run_commit(settings, uri, "new", 2, replace=True, faults=faults)
     steps = faults.calls
     assert steps >= 15  # marker, copies aside, deletes, copies in, _SUCCESS, clean-up
-    probe, old = run_commit(settings, uri, "old", 3, replace=True)  # back to the old one
-    for fail_at in range(1, steps + 1):
+
+    def put_back_old() -> dict[str, bytes]:
+        output, old = run_commit(settings, uri, "old", 3, replace=True)
+        if how == "kill":
+            make_legacy(output, uri)
+            old = {**old, "run.json": b'{"fruits_p8": "0.1.0", "counts": {}}'}
+        return old
+
+    old = put_back_old()
+    if how == "kill":
+        monkeypatch.setattr(FailingClient, "failure", Killed)
+        monkeypatch.setattr(S3Output, "_rescue", lambda self, aside: None)  # nothing runs
+    for fail_at in range(1, steps + 2):
         output = S3Output(uri, settings)
         output.acquire(True)
         new = stage(output, "new", 2)
         faults.calls, faults.fail_at = 0, fail_at
-        failed = False
         try:
             output.commit(True)
         except StorageError as exc:
-            failed = True
             assert "injected failure" in str(exc)
+            output.abort()  # as the pipeline does: must not drop the only complete copy
+        except Killed:
+            output.lease._stop.set()
+            output.lease.store.client.delete_object(  # the lease of a dead run: taken over
+                Bucket=output.bucket, Key=f"{output.prefix}.lease")
+            output.lease = None
         faults.fail_at = None
         staging, aside = output.staging, f"{uri}.replaced-{output.run_id}"
         assert (complete(output, uri, old) or complete(output, uri, new)
-                or (complete(output, staging, new) and complete(output, aside, old))), fail_at
-        if failed:
-            output.abort()  # as the pipeline does: must not drop the only complete copy
-            assert (complete(output, uri, old) or complete(output, uri, new)
-                    or (complete(output, staging, new) and complete(output, aside, old)))
+                or complete(output, staging, new) or complete(output, aside, old)), fail_at
         output.release()
         # the next run finds a complete output in place and no leftovers of ours
         nxt = S3Output(uri, settings)
         nxt.acquire(True)
         assert complete(nxt, uri, old) or complete(nxt, uri, new), fail_at
         assert nxt._siblings(".incomplete-") == nxt._siblings(".replaced-") == []
-        if complete(nxt, uri, new):  # put the old one back for the next step
-            nxt.release()
-            run_commit(settings, uri, "old", 3, replace=True)
-        else:
-            nxt.release()
+        moved_on = complete(nxt, uri, new)
+        nxt.release()
+        if moved_on:
+            old = put_back_old()
 
 
 def test_a_prefix_holding_other_objects_is_never_replaced(commit_world):
@@ -144,11 +170,27 @@ def test_a_prefix_holding_other_objects_is_never_replaced(commit_world):
     assert probe.state() == "foreign"
 
 
-def test_emrfs_folder_markers_keep_an_output_ours(commit_world):
+def test_emrfs_folder_markers_keep_an_output_ours_and_are_cleaned(commit_world):
     settings, _, uri = commit_world
     output, _ = run_commit(settings, uri, "old", 1, replace=False)
     output._put(f"{output.prefix}/features_$folder$", b"")
     assert output.state() == "finished"
+    # EMRFS writing a staging leaves markers inside it and beside it
+    emrfs = S3Output(uri, settings)
+    emrfs.acquire(True)
+    stage(emrfs, "new", 1)
+    staging_prefix = f"{emrfs.prefix}.incomplete-{emrfs.run_id}"
+    emrfs._put(f"{staging_prefix}/features_$folder$", b"")
+    emrfs._put(f"{staging_prefix}_$folder$", b"")
+    emrfs._put(f"{emrfs.prefix}.incomplete-0123456789ab_$folder$", b"")  # a killed run's
+    emrfs.commit(True)
+    emrfs.release()
+    S3Output(uri, settings).leased(True).__enter__().release()  # the next run cleans up
+    bucket = output.bucket
+    left = sorted(o["Key"] for o in settings.client().list_objects_v2(
+        Bucket=bucket, Prefix="features/")["Contents"])
+    assert [k for k in left if k.endswith("_$folder$")] == []
+    assert output._read(uri, "run.json") == b'{"tag": "new"}'
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_s3_output(commit_world):
@@ -161,3 +203,15 @@ def test_a_second_run_is_refused_while_the_first_holds_the_s3_output(commit_worl
         S3Output(uri, settings).check(True)
     first.release()
     run_commit(settings, uri, "second", 1, replace=False)
+
+
+def test_a_missing_bucket_is_one_line_before_any_work(s3, tmp_path, capsys):
+    from fruits_p8.cli import main
+
+    settings, bucket = s3
+    (tmp_path / "in" / "A").mkdir(parents=True)
+    code = main(["run", "--input", str(tmp_path / "in"), "--output", f"s3://{bucket}/out",
+                 "--endpoint-url", settings.endpoint_url])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 7
+    assert len(err) == 1 and f"bucket {bucket} does not exist" in err[0]

@@ -3,12 +3,13 @@
 import json
 import os
 import socket
+import subprocess
 import time
 
 import pytest
 
 from fruits_p8.errors import OutputExistsError, OutputInUseError, UsageError
-from fruits_p8.io.lease import LeaseRecord
+from fruits_p8.io.lease import LeaseRecord, this_machine
 from fruits_p8.io.output import LocalOutput, open_output
 from fruits_p8.io.s3 import S3Settings
 
@@ -50,7 +51,7 @@ def test_finished_output_needs_overwrite_and_is_replaced_whole(tmp_path):
 
 
 @pytest.mark.parametrize("foreign", ["notes.txt", "features/notes.txt", "report/old/x.html",
-                                     "empty-folder/"])
+                                     "empty-folder/", "report/holiday.jpg"])
 def test_a_folder_holding_a_users_files_is_never_replaced(tmp_path, foreign):
     committed(LocalOutput(tmp_path / "out"), "one")
     target = tmp_path / "out" / foreign
@@ -97,7 +98,10 @@ def test_a_killed_run_leaves_nothing_marked_complete_and_a_rerun_completes(tmp_p
     killed = LocalOutput(tmp_path / "out")
     staged(killed, "killed")  # the process dies here: no commit, its lease goes stale
     killed.lease._stop.set()
-    dead = LeaseRecord(killed.run_id, socket.gethostname(), 2 ** 22 + 1, 0.0, time.time())
+    child = subprocess.Popen(["true"])
+    child.wait()  # a pid of this machine that no process has any more
+    dead = LeaseRecord(killed.run_id, socket.gethostname(), child.pid, 0.0, time.time(),
+                       this_machine())
     (tmp_path / ".out.lease").write_text(dead.to_text())
     assert not (tmp_path / "out").exists()
     committed(LocalOutput(tmp_path / "out"), "rerun")
@@ -108,15 +112,25 @@ def test_a_killed_run_leaves_nothing_marked_complete_and_a_rerun_completes(tmp_p
 def test_a_commit_killed_between_its_renames_is_put_back_by_the_next_run(tmp_path):
     committed(LocalOutput(tmp_path / "out"), "old")
     # the state a kill between the two renames leaves: the old output aside, the new staged
-    os.rename(tmp_path / "out", tmp_path / ".out.replaced-dead")
-    dead = LocalOutput(tmp_path / "out", run_id="dead")
+    os.rename(tmp_path / "out", tmp_path / ".out.replaced-0123456789ab")
+    dead = LocalOutput(tmp_path / "out", run_id="0123456789ab")
     dead.begin()
     dead.write_text("run.json", "new")
     dead.write_text("_SUCCESS", "")
+    # the next run finishes the dead run's commit (its staging is complete), then refuses
+    # to replace that finished output without --overwrite
     with pytest.raises(OutputExistsError, match="--overwrite"):
-        LocalOutput(tmp_path / "out").acquire(replace=False)  # puts the old one back first
-    assert (tmp_path / "out" / "run.json").read_text() == "old"
+        LocalOutput(tmp_path / "out").acquire(replace=False)
+    assert (tmp_path / "out" / "run.json").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_commit_killed_after_setting_the_old_output_aside_puts_it_back(tmp_path):
+    committed(LocalOutput(tmp_path / "out"), "old")
+    os.rename(tmp_path / "out", tmp_path / ".out.replaced-0123456789ab")  # no staging left
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        LocalOutput(tmp_path / "out").acquire(replace=False)
+    assert (tmp_path / "out" / "run.json").read_text() == "old"
 
 
 def test_a_failed_rename_into_place_puts_the_old_output_back(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ OURS = [MARKER, "_SUCCESS", "run.json", "features/part-00000.parquet", "features
         "report/index.html", "report/quality.json", "report/pca_scatter.png",
         "features_$folder$", "features/part-00000-abc.snappy.parquet",
         "features/.part-00000.parquet.1a2b3c4d.tmp", "features/_temporary/0/_temporary/x",
-        "errors/_temporary_$folder$"]
+        "errors/_temporary_$folder$", "features/", "report/.index.html.1a2b3c4d.tmp"]
 LEGACY_REPORT = {"fruits_p8": "0.1.0", "counts": {"files": 3}}
 
 
@@ -30,7 +30,8 @@ def test_the_files_we_write_are_in_the_layout(name):
 
 @pytest.mark.parametrize("name", ["notes.txt", "features/notes.txt", "features/sub/part-0",
                                   "report/sub/index.html", "images/a.jpg", "Apple/1_100.jpg",
-                                  "run.json.bak", "report/", "features/", "mine/"])
+                                  "run.json.bak", "mine/", "report/holiday.jpg",
+                                  "report/notes.html"])
 def test_anything_else_is_foreign(name):
     assert not in_layout(name)
     assert output_state([MARKER, "_SUCCESS", "run.json", name]) == "foreign"
