@@ -86,10 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"folder of <Label>/<image> files: a path or file:/s3:// URI "
                     f"[default: {EMBEDDED_SAMPLE_TEXT}]")
     io.add_argument("--output", default=DEFAULT_OUTPUT,
-                    help="output folder (path or URI); a finished output there is only "
-                    "replaced with --overwrite or --incremental")
+                    help="output folder (path or URI), outside the input; a finished output "
+                    "of fruits_p8 there is only replaced with --overwrite or --incremental, a "
+                    "folder holding other files never; one run at a time per output")
     io.add_argument("--overwrite", action="store_true",
-                    help="replace an existing output (atomically, once the new one is complete)")
+                    help="replace an existing output made by fruits_p8 (atomically, once the "
+                    "new one is complete)")
     io.add_argument("--incremental", action="store_true",
                     help="for a growing collection: reuse the features of images unchanged "
                     "since the finished output at --output (same path, size and time), "
