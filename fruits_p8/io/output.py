@@ -168,8 +168,13 @@ class _Output:
         without `replace` (--overwrite or --incremental)."""
         if self.lease is None:
             self.new_lease().check_free()
+        self._check_files(replace)
+
+    def _check_files(self, replace: bool) -> list[str]:
+        """The output's files, once check_replaceable let them be replaced."""
         files = self.files()
         check_replaceable(self.state(files=files), self.uri, replace, files)
+        return files
 
     def acquire(self, replace: bool) -> None:
         """Take the output's lease, put back what an interrupted commit left aside, remove
@@ -213,7 +218,7 @@ class _Output:
                                 "the complete output it left at %s", self.uri, where)
                     self._move(where, self.uri)
                     current = "finished"
-                elif state == "finished" and current != "finished":
+                elif state == "finished" and current == "foreign":
                     log.warning("kept %s, a complete output: %s holds files fruits_p8 did not "
                                 "write", where, self.uri)
                 else:
@@ -223,9 +228,7 @@ class _Output:
         """Just before replacing: the lease is still ours, the output may be replaced."""
         if self.lease is not None:
             self.lease.check()
-        files = self.files()
-        check_replaceable(self.state(files=files), self.uri, replace, files)
-        return files
+        return self._check_files(replace)
 
     def begin(self) -> None:
         """A fresh staging location, marked as ours before anything else is written."""
@@ -239,6 +242,12 @@ class _Output:
             self._remove(str(self.staging))
         except Exception as exc:  # best effort: the staging has no _SUCCESS
             log.warning("could not clean %s: %s", self.staging, exc)
+
+    def read_report(self) -> dict | None:
+        """run.json of the finished output (None if there is none)."""
+        if self.state() != "finished":
+            return None
+        return _json_or_none(self._read(self.uri, REPORT))
 
     def write_text(self, name: str, text: str) -> None:
         raise NotImplementedError
@@ -342,12 +351,6 @@ class LocalOutput(_Output):
         target.parent.mkdir(parents=True, exist_ok=True)
         FolderSink(str(target.parent)).put(target.name, data)
 
-    def read_report(self) -> dict | None:
-        """run.json of the finished output (None if there is none)."""
-        if self.state() != "finished":
-            return None
-        return _json_or_none(self._read(self.uri, REPORT))
-
     def write_text(self, name: str, text: str) -> None:
         (self.staging / name).write_text(text, encoding="utf-8")
 
@@ -369,7 +372,7 @@ class LocalOutput(_Output):
             log.warning("kept the previous output at %s: files fruits_p8 did not write came "
                         "into it during the commit", aside)
         else:
-            shutil.rmtree(aside, ignore_errors=True)
+            self._remove(str(aside))
 
 
 @dataclass
@@ -451,7 +454,7 @@ class S3Output(_Output):
         `_$folder$` objects stay behind."""
         source_prefix, target_prefix = split_s3(source)[1], split_s3(target)[1]
         if mark and MARKER not in files:
-            self._put(f"{target_prefix}/{MARKER}", marker_text(self.run_id, __version__).encode())
+            self._mark(target_prefix)
         for name in sorted((f for f in files if not is_folder_marker(f)),
                            key=lambda f: (f == SUCCESS, f != MARKER, f)):
             self._call(lambda c, name=name: c.copy_object(
@@ -462,9 +465,8 @@ class S3Output(_Output):
         """As _Output._move; the target stays marked as ours all along (a marker is added
         first where it has none, and is never deleted: the source's replaces it)."""
         old = self._keys(target)
-        target_prefix = split_s3(target)[1]
         if old and MARKER not in old:
-            self._put(f"{target_prefix}/{MARKER}", marker_text(self.run_id, __version__).encode())
+            self._mark(split_s3(target)[1])
         self._delete([old[SUCCESS]] if SUCCESS in old else [])
         self._delete([key for name, key in old.items() if name not in (SUCCESS, MARKER)])
         self._copy(source, target, self.files(source))
@@ -503,12 +505,6 @@ class S3Output(_Output):
     def publish(self, name: str, data: bytes) -> None:
         """Add a derived file (the HTML report) to the finished output."""
         self._put(f"{self.prefix}/{name}", data)
-
-    def read_report(self) -> dict | None:
-        """run.json of the finished output (None if there is none)."""
-        if self.state() != "finished":
-            return None
-        return _json_or_none(self._read(self.uri, REPORT))
 
     def write_text(self, name: str, text: str) -> None:
         self._put(f"{split_s3(self.staging)[1]}/{name}", text.encode())
@@ -552,6 +548,10 @@ class S3Output(_Output):
         log.error("the commit of %s was interrupted: the new output is complete at %s (and "
                   "the previous one at %s if it existed); the next run to %s puts a complete "
                   "output back in place", self.uri, self.staging, aside, self.uri)
+
+    def _mark(self, prefix: str) -> None:
+        """Put this run's marker into a location that lacks one."""
+        self._put(f"{prefix}/{MARKER}", marker_text(self.run_id, __version__).encode())
 
     def _put(self, key: str, body: bytes) -> None:
         self._call(lambda c: c.put_object(Bucket=self.bucket, Key=key, Body=body),
