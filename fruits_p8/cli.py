@@ -95,30 +95,41 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--incremental", action="store_true",
                     help="for a growing collection: reuse the features of images unchanged "
                     "since the finished output at --output (same path, size and time), "
-                    "featurize only the new or changed ones, refit scaler and PCA on all, and "
-                    "replace that output")
+                    "featurize only the new or changed ones, project all with that output's "
+                    "scaler and PCA (its stored vectors do not move; see --refit), and replace "
+                    "that output")
     io.add_argument("--glob", default="*.jpg", help="file-name pattern of the images")
     io.add_argument("--report", action="store_true",
                     help="then write the HTML report into the output (see `fruits-p8 report`)")
     io.add_argument("--limit", type=_positive_int, default=None,
                     help="process only the first N files in path order (a quick look)")
-    model = run.add_argument_group("model")
-    model.add_argument("--model", default=DEFAULT_MODEL,
+    model = run.add_argument_group("model (with --fitted: the fitted model's by default)")
+    model.add_argument("--model", default=None,
                        choices=["efficientnet_lite0", "mobilenet_v2"],
-                       help="CNN backbone (both give 1280 features)")
-    model.add_argument("--weights", default="auto",
+                       help=f"CNN backbone (both give 1280 features) [default: {DEFAULT_MODEL}]")
+    model.add_argument("--weights", default=None,
                        help="auto (the model's default: package for efficientnet_lite0, imagenet "
                        "for mobilenet_v2), imagenet (Keras download), package (shipped by pip), "
-                       "random (seeded; tests only), a local file, or s3://bucket/key")
+                       "random (seeded; tests only), a local file, or s3://bucket/key "
+                       "[default: auto]")
     model.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
                        help="images per CNN call")
-    model.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS),
-                       help="the CNN's arithmetic: float32 gives the reference features; "
+    model.add_argument("--precision", default=None, choices=list(PRECISIONS),
+                       help=f"[default: {DEFAULT_PRECISION}] the CNN's arithmetic: float32 "
+                       "gives the reference features; "
                        "bfloat16 moves them by ~3 %% and can run the CNN much faster where the "
                        "CPU has native bfloat16 (1.7x on AMD Zen 5), but slower elsewhere: "
                        "check with make bench")
     model.add_argument("--seed", type=int, default=0, help="seed for --weights random")
-    pca = run.add_argument_group("PCA (--k or --variance)")
+    pca = run.add_argument_group("standardise + PCA (--k or --variance, or --fitted)")
+    pca.add_argument("--fitted", default=None, metavar="RUN_OUTPUT",
+                     help="apply the scaler + PCA fitted by an earlier run (its output folder, "
+                     "path or s3://; it holds model/) instead of fitting: train on one folder, "
+                     "then project others into the same basis. The images are featurized with "
+                     "that run's backbone, weights and precision")
+    pca.add_argument("--refit", action="store_true",
+                     help="with --incremental: fit scaler and PCA anew on all the images "
+                     "(every stored pca vector changes)")
     reduce = pca.add_mutually_exclusive_group()
     reduce.add_argument("--k", type=_positive_int, default=None,
                         help=f"number of PCA components [default: {DEFAULT_K}]")
@@ -519,18 +530,29 @@ def _spark_conf(pairs: Sequence[str], threads: int | None) -> dict[str, str]:
 
 
 def run_config(args: argparse.Namespace, input_path: str) -> RunConfig:
-    """The RunConfig that `fruits-p8 run`'s options describe."""
+    """The RunConfig that `fruits-p8 run`'s options describe; with --fitted, the backbone,
+    weights and precision default to the fitted model's."""
+    made_by = None
+    if args.fitted is not None:
+        if args.k is not None or args.variance is not None:
+            raise UsageError(f"--fitted {args.fitted} brings its own k: drop --k and --variance")
+        from fruits_p8.io.models import read_fitted
+
+        made_by = read_fitted(args.fitted, _settings(args)).made_by
+    k = args.k if args.k is not None or args.variance is not None else DEFAULT_K
     return RunConfig(
         input=input_path,
         output=args.output,
         glob=args.glob,
-        model=args.model,
-        weights=args.weights,
-        k=args.k if args.k is not None or args.variance is not None else DEFAULT_K,
+        model=args.model or (made_by.backbone if made_by else DEFAULT_MODEL),
+        weights=args.weights or (made_by.weights if made_by else "auto"),
+        k=None if made_by else k,
         variance=args.variance,
+        fitted=args.fitted,
+        refit=args.refit,
         pca_solver=args.pca_solver,
         batch_size=args.batch_size,
-        precision=args.precision,
+        precision=args.precision or (made_by.precision if made_by else DEFAULT_PRECISION),
         partitions=args.partitions,
         limit=args.limit,
         master=args.master,
@@ -620,7 +642,10 @@ def summary(result) -> str:
         f"features[{report['model']['feature_dim']}], pca[{result.k}])",
         f"  errors    {result.output}/errors",
         f"  run.json  {result.output}/run.json",
-        f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %",
+        f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %"
+        f" ({report['pca']['basis']})",
+        f"  fitted    {report['pca']['fitted_model']}  (Spark ML PipelineModel: scaler + PCA; "
+        "apply it with --fitted)",
         f"  model     {weights['backbone']}, weights {weights['source']}, "
         f"{report['model']['precision']}"
         + ("  (RANDOM: not for real use)" if not weights["pretrained"] else ""),

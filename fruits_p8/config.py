@@ -26,7 +26,12 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a pipeline run depends on; nothing is read from the environment later."""
+    """Everything a pipeline run depends on; nothing is read from the environment later.
+
+    `fitted`: the folder of an earlier run whose standardise + PCA this run applies instead
+    of fitting its own (k is then the model's: give k=None); `refit`: with `incremental`,
+    fit anew instead of keeping the previous output's basis.
+    """
 
     input: str
     output: str
@@ -44,6 +49,8 @@ class RunConfig:
     threads_per_task: int | None = None
     overwrite: bool = False
     incremental: bool = False
+    fitted: str | None = None
+    refit: bool = False
     seed: int = 0
     cache_dir: Path = field(default_factory=lambda: default_cache_dir(os.environ))
     endpoint_url: str | None = None
@@ -75,8 +82,12 @@ def _problems(c: RunConfig):
         yield "--output must not be empty"
     if c.k is not None and c.variance is not None:
         yield "give either --k or --variance, not both"
-    if c.k is None and c.variance is None:
+    if c.k is None and c.variance is None and c.fitted is None:
         yield "give --k or --variance"
+    if c.refit and not c.incremental:
+        yield "--refit goes with --incremental (a run without it always fits anew)"
+    if c.refit and c.fitted is not None:
+        yield "give either --refit or --fitted, not both"
     if c.k is not None and c.k < 1:
         yield f"--k must be a positive integer, got {c.k}"
     if c.variance is not None and not 0.0 < c.variance <= 1.0:

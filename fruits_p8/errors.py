@@ -59,3 +59,9 @@ class EmrError(UserError):
     """An EMR cluster or step failed, or the account lacks a prerequisite."""
 
     exit_code = 9
+
+
+class FittedModelError(UserError):
+    """A saved model cannot be read, or does not fit the features this run makes."""
+
+    exit_code = 10

@@ -15,11 +15,13 @@ import logging
 import math
 import os
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
-from fruits_p8.errors import InputError, UsageError
+from fruits_p8.errors import FittedModelError, InputError, UsageError
 from fruits_p8.features.backbones import (
     Backbone,
     WeightsContext,
@@ -31,12 +33,22 @@ from fruits_p8.features.featurizer import PREPROCESSING, Featurizer
 from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_of
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
+from fruits_p8.io.models import read_fitted
 from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.io.s3 import S3Settings, download
 from fruits_p8.progress import ImageTally, SparkProgress
-from fruits_p8.reduce import Reducer, ReducerModel, check_k
+from fruits_p8.reduce import Reducer, check_k
 from fruits_p8.reduce.moments import fit_in_results
+from fruits_p8.reduce.pca import cumulative_variance
+from fruits_p8.reduce.saved import (
+    MADE_BY,
+    MODEL_DIR,
+    MadeBy,
+    SavedModel,
+    read_saved,
+    spark_pipeline,
+)
 from fruits_p8.run_report import Timings, explained_variance_section, versions
 
 log = logging.getLogger(__name__)
@@ -150,11 +162,13 @@ def spread(frame, partitions: int):
 
 @dataclass(frozen=True)
 class Plan:
-    """What preflight resolved: where to read, where to write, which backbone."""
+    """What preflight resolved: where to read, where to write, which backbone, and the
+    saved model to apply (--fitted) if any."""
 
     root: str
     output: object
     backbone: Backbone
+    fitted: SavedModel | None = None
 
 
 def check_apart(root: str, output: str) -> None:
@@ -174,7 +188,7 @@ def check_apart(root: str, output: str) -> None:
 
 def preflight(config: RunConfig) -> Plan:
     """Checks that need no Spark and no images: input and output apart, output replaceable
-    (and not being written by another run), model, k, input location."""
+    (and not being written by another run), model, k, input location, the fitted model."""
     settings = s3_settings(config)
     root = resolve_input(config.input, settings)
     output = open_output(config.output, settings, via="boto3")
@@ -182,9 +196,35 @@ def preflight(config: RunConfig) -> Plan:
     output.check(config.overwrite or config.incremental)
     backbone = get_backbone(config.model)
     check_weights_spec(backbone, config.weights)
-    if config.k is not None:
+    if config.k is not None and config.fitted is None:
         check_k(config.k, backbone.feature_dim)
-    return Plan(root, output, backbone)
+    fitted = None
+    if config.fitted is not None:
+        fitted = read_fitted(config.fitted, settings)
+        check_fitted(fitted, config, backbone)
+    return Plan(root, output, backbone, fitted)
+
+
+def check_fitted(fitted: SavedModel, config: RunConfig, backbone: Backbone) -> None:
+    """What can be checked of --fitted before the weights are loaded: the features this run
+    makes must be those the model was fitted on, and k is the model's."""
+    differences = fitted.made_by.differences(replace(
+        fitted.made_by, backbone=backbone.name, feature_dim=backbone.feature_dim,
+        preprocessing=PREPROCESSING, precision=config.precision))
+    if differences:
+        raise FittedModelError(f"the model at {config.fitted} was fitted on other features: "
+                               + "; ".join(differences))
+    if config.variance is not None or config.k not in (None, fitted.k):
+        raise UsageError(f"--fitted {config.fitted} keeps its k={fitted.k} components: "
+                         "drop --k and --variance")
+
+
+def made_by(config: RunConfig, weights: Weights, backbone: Backbone) -> MadeBy:
+    """How this run makes features: what a model fitted on them records."""
+    return MadeBy(backbone=backbone.name, feature_dim=backbone.feature_dim,
+                  weights_sha256=weights.sha256, weights=config.weights,
+                  preprocessing=PREPROCESSING, precision=config.precision,
+                  fruits_p8=__version__)
 
 
 def run(
@@ -194,8 +234,8 @@ def run(
     """Run the whole chain; starts (and stops) a local session when `spark` is None.
 
     Mistakes that need no images (missing input, existing output, k above the feature count,
-    unknown model, unreachable bucket) are reported before Spark starts; a caller that ran
-    `preflight(config)` itself passes its `plan`.
+    unknown model, unreachable bucket, an unreadable --fitted model) are reported before
+    Spark starts; a caller that ran `preflight(config)` itself passes its `plan`.
     """
     plan = plan or preflight(config)
     own_session = spark is None
@@ -212,125 +252,227 @@ def run(
             spark.stop()
 
 
-def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
+@dataclass
+class Featurized:
+    """The featurize stage's result: every row (features or error), persisted, and counts."""
 
+    frame: object
+    rows: int
+    errors: int
+    reused: int | None
+
+
+@dataclass(frozen=True)
+class Basis:
+    """The standardise + PCA the features are projected with, and where it came from."""
+
+    model: SavedModel
+    source: str  # "fitted on this run's images", "--fitted <uri>", "kept from <output>"
+    passes: int = 0
+
+
+def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     timings = Timings()
     output = plan.output
     output.via = choose_io(spark, output.uri, config.io)
     with timings.stage("list"):
         images, files = load_images(spark, config, plan.root)
         log.info("%d files match %r under %s", files, config.glob, config.input)
-    if config.k is not None:
+    if config.k is not None and plan.fitted is None:
         check_k(config.k, plan.backbone.feature_dim, files)
     with timings.stage("load_weights"):
         backbone, weights = load_backbone_weights(config)
+    making = made_by(config, weights, backbone)
+    basis = None
+    if plan.fitted is not None:
+        check_same_features(plan.fitted, making, f"--fitted {config.fitted}")
+        basis = Basis(plan.fitted, f"--fitted {config.fitted}")
     if config.precision == "bfloat16" and executors_run_bfloat16_natively(spark) is False:
         log.warning("--precision bfloat16: the executors' CPU has no AVX512-BF16 or AMX, so "
                     "bfloat16 is emulated there and slower than float32")
 
-    threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
-    partitions = config.partitions or default_partitions(spark, files, config.batch_size)
     todo, reused = images, None
     if config.incremental:
-        todo, reused = split_unchanged(spark, images, output, weights, config.precision)
-    tally = ImageTally(spark.sparkContext.getConf().get("spark.driver.host", "127.0.0.1"))
-    featurizer = Featurizer(backbone, weights, config.batch_size, threads,
-                            sum_moments=moments_fit_in_results(spark, partitions, backbone),
-                            precision=config.precision, tally=tally.address)
+        todo, reused, kept = split_unchanged(spark, images, output, making, config.refit)
+        basis = basis or kept
+    featurizer, layout = _featurizer(config, spark, backbone, weights, files, basis is None)
     previous_settings = apply_settings(spark, featurizer.session_settings())
     featurized = None
     try:
-        featurized = featurizer.transform(spread(todo, partitions))
-        keys = [F.col("error_kind").isNull().alias("ok")]
-        if reused is not None:
-            featurized = featurized.withColumn("reused", F.lit(False)).unionByName(
-                reused.withColumn("reused", F.lit(True)))
-            keys.append(F.col("reused"))
-        featurized = featurized.persist(StorageLevel.MEMORY_AND_DISK)
-        to_featurize = files if reused is None else None  # unknown before the job
-        with timings.stage("featurize"), tally, SparkProgress(spark.sparkContext, "featurize",
-                                                               to_featurize, tally=tally):
-            counts = featurized.groupBy(*keys).count().collect()
-        rows = sum(r["count"] for r in counts if r.ok)
-        errors = sum(r["count"] for r in counts if not r.ok)
-        reused_rows = None if reused is None else sum(r["count"] for r in counts if r.reused)
-        log.info("%d images with features, %d errors; the CNN ran on %d images (%d model "
-                 "builds)", rows, errors, featurizer.counters.images.value,
-                 featurizer.counters.builds.value)
-        if rows == 0:
-            raise InputError(f"none of the {files} files under {config.input} is a readable image")
-        duplicates = find_duplicates(featurized)
+        with timings.stage("featurize"):
+            featurized = featurize(spark, featurizer, layout, todo, reused, files, config)
+        duplicates = find_duplicates(featurized.frame)
         if duplicates["files"]:
             log.warning("%d files share their content with another file (%d across labels); "
                         "see run.json", duplicates["files"], duplicates["groups_across_labels"])
-        good = featurized.where(F.col("error_kind").isNull())
-        with timings.stage("fit_reducer"):
-            moments = featurizer.counters.moments
-            model = Reducer(config.k, config.variance, config.pca_solver).fit(
-                good, backbone.feature_dim, rows, moments=None if moments is None else moments.value
-            )
-        log.info("PCA keeps k=%d components, %.1f %% of the variance",
-                 model.k, 100 * float(model.pca.cumulative[-1]))
-        try:
-            output.begin()
-            with timings.stage("write"):
-                output.write_dataset(FEATURES, good, model.projection)
-                if errors:
-                    output.write_dataset(ERRORS,
-                                         featurized.where(F.col("error_kind").isNotNull()))
-                else:
-                    output.write_empty(ERRORS)
-            if reused_rows is not None:
-                log.info("--incremental: reused the features of %d unchanged images",
-                         reused_rows)
-            report = build_report(config, files, rows, errors, model, weights, featurizer,
-                                  timings, partitions, threads, duplicates, reused_rows)
-            output.write_text(REPORT, dumps_report(report))
-            output.commit(config.overwrite or config.incremental)
-        except BaseException:
-            output.abort()
-            raise
+        good = featurized.frame.where("error_kind is null")
+        if basis is None:
+            with timings.stage("fit_reducer"):
+                basis = fit_basis(config, good, featurized.rows, featurizer, making)
+        log.info("PCA: k=%d components (%.1f %% of the variance), %s", basis.model.k,
+                 100 * float(cumulative_variance(basis.model.explained)[-1]), basis.source)
+        with timings.stage("write"):
+            report = write_output(config, output, featurized, good, basis, lambda: build_report(
+                config, files, featurized, basis, weights, featurizer, layout, timings,
+                duplicates))
     finally:
         if featurized is not None:
-            featurized.unpersist()
+            featurized.frame.unpersist()
         featurizer.close()
         apply_settings(spark, previous_settings)
-    return RunResult(output.uri, files, rows, errors, model.k,
-                     float(model.pca.cumulative[-1]), report)
+    return RunResult(output.uri, files, featurized.rows, featurized.errors, basis.model.k,
+                     float(cumulative_variance(basis.model.explained)[-1]), report)
+
+
+def check_same_features(model: SavedModel, making: MadeBy, what: str) -> None:
+    """A model applies only to features made as those it was fitted on."""
+    differences = model.made_by.differences(making)
+    if differences:
+        raise FittedModelError(f"the model of {what} was fitted on other features: "
+                               + "; ".join(differences))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the CNN stage runs: its tasks, the threads of each, where they tell progress."""
+
+    partitions: int
+    threads: int
+    tally: ImageTally
+
+
+def _featurizer(config: RunConfig, spark, backbone: Backbone, weights: Weights, files: int,
+                sum_moments: bool) -> tuple[Featurizer, Layout]:
+    """The Featurizer of a run: its tasks sum the feature moments only when this run fits."""
+    threads = config.threads_per_task or int(spark.conf.get("spark.task.cpus", "1"))
+    partitions = config.partitions or default_partitions(spark, files, config.batch_size)
+    tally = ImageTally(spark.sparkContext.getConf().get("spark.driver.host", "127.0.0.1"))
+    featurizer = Featurizer(backbone, weights, config.batch_size, threads,
+                            sum_moments=sum_moments and moments_fit_in_results(
+                                spark, partitions, backbone),
+                            precision=config.precision, tally=tally.address)
+    return featurizer, Layout(partitions, threads, tally)
+
+
+def featurize(spark, featurizer: Featurizer, layout: Layout, todo, reused, files: int,
+              config: RunConfig) -> Featurized:
+    """Run the CNN over `todo` (in the featurizer's tasks), add the `reused` rows, persist
+    the lot and count it: one Spark job, with progress."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    tally = layout.tally
+    frame = featurizer.transform(spread(todo, layout.partitions))
+    keys = [F.col("error_kind").isNull().alias("ok")]
+    if reused is not None:
+        frame = frame.withColumn("reused", F.lit(False)).unionByName(
+            reused.withColumn("reused", F.lit(True)))
+        keys.append(F.col("reused"))
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    to_featurize = files if reused is None else None  # unknown before the job
+    with tally, SparkProgress(spark.sparkContext, "featurize", to_featurize, tally=tally):
+        counts = frame.groupBy(*keys).count().collect()
+    rows = sum(r["count"] for r in counts if r.ok)
+    errors = sum(r["count"] for r in counts if not r.ok)
+    reused_rows = None if reused is None else sum(r["count"] for r in counts if r.reused)
+    log.info("%d images with features, %d errors; the CNN ran on %d images (%d model "
+             "builds)", rows, errors, featurizer.counters.images.value,
+             featurizer.counters.builds.value)
+    if reused_rows is not None:
+        log.info("--incremental: reused the features of %d unchanged images", reused_rows)
+    if rows == 0:
+        frame.unpersist()
+        raise InputError(f"none of the {files} files under {config.input} is a readable image")
+    return Featurized(frame, rows, errors, reused_rows)
+
+
+def fit_basis(config: RunConfig, good, rows: int, featurizer: Featurizer,
+              making: MadeBy) -> Basis:
+    """Standardise + PCA fitted on this run's rows (from the moments the featurizer summed,
+    when it did)."""
+    moments = featurizer.counters.moments
+    fit = Reducer(config.k, config.variance, config.pca_solver).fit(
+        good, featurizer.backbone.feature_dim, rows,
+        moments=None if moments is None else moments.value)
+    model = SavedModel(fit.scaler.mean, fit.scaler.std, fit.pca.axes, fit.explained, making)
+    return Basis(model, "fitted on this run's images", fit.passes)
+
+
+def write_output(config: RunConfig, output, featurized: Featurized, good, basis: Basis,
+                 report) -> dict:
+    """Stage the datasets, the model and run.json, then commit them as one; returns the
+    run.json content (`report()` makes it once the datasets are written)."""
+    replace_ok = config.overwrite or config.incremental
+    try:
+        output.begin()
+        output.write_dataset(FEATURES, good, basis.model.projection())
+        if featurized.errors:
+            output.write_dataset(ERRORS, featurized.frame.where("error_kind is not null"))
+        else:
+            output.write_empty(ERRORS)
+        model = basis.model
+        output.write_spark_ml(MODEL_DIR, spark_pipeline(model.mean, model.std, model.axes,
+                                                        model.explained))
+        output.write_text(f"{MODEL_DIR}/{MADE_BY}", model.made_by.to_json())
+        content = report()
+        output.write_text(REPORT, dumps_report(content))
+        output.commit(replace_ok)
+    except BaseException:
+        output.abort()
+        raise
+    return content
 
 
 UNCHANGED_KEY = ["path", "length", "modificationTime"]
 
 
-def split_unchanged(spark, images, output, weights: Weights, precision: str):
+def previous_made_by(output, spark) -> tuple[MadeBy | None, SavedModel | None]:
+    """How the previous output's features were made, and its model (None when it has
+    none: an output from before model/ existed, whose run.json still tells the first)."""
+    files = output.read_folder(MODEL_DIR)
+    if files is not None:
+        model = read_saved(files, f"{output.uri}/{MODEL_DIR}")
+        return model.made_by, model
+    report = output.read_report() or {}
+    made = report.get("model", {})
+    if not made:
+        return None, None
+    return MadeBy(backbone=made.get("backbone", ""),
+                  feature_dim=made.get("feature_dim", 0),
+                  weights_sha256=made.get("weights", {}).get("sha256", ""),
+                  weights=str(report.get("config", {}).get("weights", "")),
+                  preprocessing=made.get("preprocessing", ""),
+                  precision=precision_of(made), fruits_p8=report.get("fruits_p8", "")), None
+
+
+def split_unchanged(spark, images, output, making: MadeBy, refit: bool):
     """--incremental: images whose path, size and time match a row of the previous output's
     features (made with the same weights, image preprocessing and precision) reuse those
-    features; the rest is featurized."""
+    features; the rest is featurized. Unless `refit`, the previous output's standardise +
+    PCA is kept, so that the vectors it stored do not move (returned as the third value)."""
     from pyspark.sql import functions as F
 
     previous = output.read_dataset(spark, FEATURES)
     if previous is None:
         log.info("--incremental: no finished output at %s yet, featurizing everything",
                  output.uri)
-        return images, None
-    report = output.read_report()
-    if report:
-        made_by = report.get("model", {})
-        if made_by.get("weights", {}).get("sha256") != weights.sha256:
-            log.warning("--incremental: the previous output was made with other weights; "
-                        "featurizing everything again")
-            return images, None
-        if made_by.get("preprocessing") != PREPROCESSING:
-            log.warning("--incremental: the previous output was made with another image "
-                        "preprocessing (an older fruits_p8); featurizing everything again")
-            return images, None
-        made_in = precision_of(made_by)
-        if made_in != precision:
-            log.warning("--incremental: the previous output was made in %s, this run uses %s; "
-                        "featurizing everything again", made_in, precision)
-            return images, None
+        return images, None, None
+    made, model = previous_made_by(output, spark)
+    if made is not None:
+        differences = made.differences(making)
+        if differences:
+            log.warning("--incremental: the previous output's features were made otherwise "
+                        "(%s); featurizing everything again and fitting a new PCA",
+                        "; ".join(differences))
+            return images, None, None
+    kept = None
+    if refit:
+        log.info("--incremental --refit: fitting a new standardise + PCA on all the images")
+    elif model is None:
+        log.warning("--incremental: the previous output has no model/ (an older fruits_p8): "
+                    "fitting a new PCA on all the images, the stored pca vectors change")
+    else:
+        kept = Basis(model, f"kept from the previous output {output.uri}")
     known = previous.select(*UNCHANGED_KEY)
     todo = images.join(F.broadcast(known), UNCHANGED_KEY, "left_anti")
     reused = previous.join(F.broadcast(images.select(*UNCHANGED_KEY)), UNCHANGED_KEY,
@@ -338,7 +480,7 @@ def split_unchanged(spark, images, output, weights: Weights, precision: str):
         "path", "label", "length", "modificationTime", "digest", "features",
         F.lit(None).cast("string").alias("error_kind"), F.lit(None).cast("string").alias("error"),
     )
-    return todo, reused
+    return todo, reused, kept
 
 
 def find_duplicates(featurized, examples: int = 5) -> dict:
@@ -370,21 +512,22 @@ def find_duplicates(featurized, examples: int = 5) -> dict:
     }
 
 
-def build_report(config: RunConfig, files: int, rows: int, errors: int, model: ReducerModel,
-                 weights: Weights, featurizer: Featurizer, timings: Timings, partitions: int,
-                 threads: int, duplicates: dict, reused: int | None) -> dict:
+def build_report(config: RunConfig, files: int, featurized: Featurized, basis: Basis,
+                 weights: Weights, featurizer: Featurizer, layout: Layout, timings: Timings,
+                 duplicates: dict) -> dict:
     """The run.json content."""
     counts = {
         "files": files,
-        "rows_written": rows,
-        "errors": errors,
+        "rows_written": featurized.rows,
+        "errors": featurized.errors,
         "cnn_images": featurizer.counters.images.value,
         "model_builds": featurizer.counters.builds.value,
     }
-    if reused is not None:
-        counts["reused"] = reused
+    if featurized.reused is not None:
+        counts["reused"] = featurized.reused
     elif config.incremental:
         counts["reused"] = 0
+    model = basis.model
     return {
         "fruits_p8": __version__,
         "input": config.input,
@@ -403,15 +546,17 @@ def build_report(config: RunConfig, files: int, rows: int, errors: int, model: R
         },
         "pca": {
             "k": model.k,
+            "basis": basis.source,
+            "fitted_model": f"{config.output.rstrip('/')}/{MODEL_DIR}",
             "requested_k": config.k,
             "requested_variance": config.variance,
             "solver": config.pca_solver,
-            "fit_passes": model.passes,
-            "constant_features": model.scaler.constant_features,
-            "explained_variance": explained_variance_section(model.explained,
-                                                             model.pca.cumulative),
+            "fit_passes": basis.passes,
+            "constant_features": int(np.sum(model.std == 0)),
+            "explained_variance": explained_variance_section(
+                model.explained, cumulative_variance(model.explained)),
         },
-        "spark": {"partitions": partitions, "threads_per_task": threads},
+        "spark": {"partitions": layout.partitions, "threads_per_task": layout.threads},
         "timings_s": {**timings.stages, "total": timings.total},
         "versions": versions(),
         "config": config.to_dict(),

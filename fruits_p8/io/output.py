@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -249,8 +250,35 @@ class _Output:
             return None
         return _json_or_none(self._read(self.uri, REPORT))
 
+    def read_folder(self, folder: str) -> dict[str, bytes] | None:
+        """The files under `folder` of the finished output (relative to it -> bytes); None
+        when the output is not finished or has no such folder."""
+        files = self.files()
+        if self.state(files=files) != "finished":
+            return None
+        inside = [f for f in files if f.startswith(folder + "/") and not f.endswith("/")]
+        found = {f[len(folder) + 1:]: self._read(self.uri, f) for f in inside}
+        return {name: data for name, data in found.items() if data is not None} or None
+
     def write_text(self, name: str, text: str) -> None:
         raise NotImplementedError
+
+    def write_spark_ml(self, name: str, model) -> None:
+        """A Spark ML writable (the fitted PipelineModel) saved as folder `name` of the
+        staging."""
+        raise NotImplementedError
+
+
+def save_through_driver(model, put) -> None:
+    """Save a Spark ML model in a driver-side temporary folder, then `put(relative, bytes)`
+    each of its files (checksums left out): for stores Spark cannot write. The model's data
+    is written by a task, so the driver's folder must be the executors' (local Spark)."""
+    with tempfile.TemporaryDirectory(prefix="fruits-p8-model-") as folder:
+        model.write().save(f"file://{folder}/m")
+        top = Path(folder) / "m"
+        for path in sorted(top.rglob("*")):
+            if path.is_file() and not path.name.endswith(".crc"):
+                put(path.relative_to(top).as_posix(), path.read_bytes())
 
 
 @dataclass
@@ -352,7 +380,11 @@ class LocalOutput(_Output):
         FolderSink(str(target.parent)).put(target.name, data)
 
     def write_text(self, name: str, text: str) -> None:
+        (self.staging / name).parent.mkdir(parents=True, exist_ok=True)
         (self.staging / name).write_text(text, encoding="utf-8")
+
+    def write_spark_ml(self, name: str, model) -> None:
+        model.write().save(f"file://{self.staging.resolve() / name}")
 
     def commit(self, replace: bool) -> None:
         """Mark the staging folder complete and rename it into place; the old output is
@@ -508,6 +540,14 @@ class S3Output(_Output):
 
     def write_text(self, name: str, text: str) -> None:
         self._put(f"{split_s3(self.staging)[1]}/{name}", text.encode())
+
+    def write_spark_ml(self, name: str, model) -> None:
+        if self.via == "spark":
+            model.write().save(f"{self.staging}/{name}")
+            return
+        prefix = f"{split_s3(self.staging)[1]}/{name}"
+        save_through_driver(model, lambda relative, data: self._put(f"{prefix}/{relative}",
+                                                                    data))
 
     def commit(self, replace: bool) -> None:
         """Copy the old objects aside, then replace them by the staged ones (_SUCCESS

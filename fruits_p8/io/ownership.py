@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from fruits_p8.errors import OutputExistsError
 from fruits_p8.io.s3 import FOLDER_MARKER
 
-FEATURES, ERRORS, RUN_JSON, SUCCESS, REPORT_DIR = (
-    "features", "errors", "run.json", "_SUCCESS", "report")
+FEATURES, ERRORS, RUN_JSON, SUCCESS, REPORT_DIR, MODEL_DIR = (
+    "features", "errors", "run.json", "_SUCCESS", "report", "model")
 MARKER = "_FRUITS_P8"
 
 _TOP_FILES = {RUN_JSON, SUCCESS, MARKER}
@@ -24,7 +24,11 @@ _DATASET_FILE = re.compile(  # parts, markers, checksums, a writer's temporary f
     r"(part-[^/]*|_SUCCESS|\.[^/]*\.(crc|tmp)|_committed_[^/]*|_started_[^/]*|_temporary(/.*)?)")
 _REPORT_FILE = re.compile(  # what `fruits-p8 report` writes, and its temporary files
     r"(index\.html|quality\.json|data_quality\.json|[A-Za-z0-9_-]+\.png|\.[^/]*\.tmp)")
-_FOLDER_FILES = {FEATURES: _DATASET_FILE, ERRORS: _DATASET_FILE, REPORT_DIR: _REPORT_FILE}
+_MODEL_FILE = re.compile(  # Spark ML's PipelineModel layout, and what made its features
+    r"(fruits_p8\.json|\.[^/]*\.tmp|(metadata|stages/\d+_[A-Za-z]+_[0-9a-f]+"
+    r"(/(metadata|data))?)(/(" + _DATASET_FILE.pattern + r"))?|stages)")
+_FOLDER_FILES = {FEATURES: _DATASET_FILE, ERRORS: _DATASET_FILE, REPORT_DIR: _REPORT_FILE,
+                 MODEL_DIR: _MODEL_FILE}
 
 
 def in_layout(relative: str) -> bool:
@@ -36,7 +40,8 @@ def in_layout(relative: str) -> bool:
         return (head in _FOLDER_FILES if slash  # one of our folders, empty
                 else head in _TOP_FILES or head in {f + FOLDER_MARKER for f in _FOLDER_FILES})
     pattern = _FOLDER_FILES.get(head)
-    return pattern is not None and bool(pattern.fullmatch(rest.removesuffix(FOLDER_MARKER)))
+    rest = rest.removesuffix(FOLDER_MARKER).removesuffix("/")
+    return pattern is not None and bool(pattern.fullmatch(rest))
 
 
 def foreign_files(relatives: Iterable[str]) -> list[str]:

@@ -19,7 +19,16 @@ OURS = [MARKER, "_SUCCESS", "run.json", "features/part-00000.parquet", "features
         "report/index.html", "report/quality.json", "report/pca_scatter.png",
         "features_$folder$", "features/part-00000-abc.snappy.parquet",
         "features/.part-00000.parquet.1a2b3c4d.tmp", "features/_temporary/0/_temporary/x",
-        "errors/_temporary_$folder$", "features/", "report/.index.html.1a2b3c4d.tmp"]
+        "errors/_temporary_$folder$", "features/", "report/.index.html.1a2b3c4d.tmp",
+        # the fitted model: Spark ML's PipelineModel layout (as saved on 3.5 and 4.x)
+        "model/fruits_p8.json", "model/metadata/part-00000",
+        "model/metadata/part-00000-07debded-8fb7-c000.txt", "model/metadata/_SUCCESS",
+        "model/metadata/._SUCCESS.crc", "model/stages_$folder$",
+        "model/stages/0_StandardScalerModel_345b34497b87/metadata/part-00000",
+        "model/stages/0_StandardScalerModel_345b34497b87/data/part-00000-cab9-c000.snappy"
+        ".parquet", "model/stages/1_PCAModel_5c39dc7d5979/data/.part-00000.parquet.crc",
+        "model/stages/1_PCAModel_5c39dc7d5979/data_$folder$", "model/metadata/_temporary/0/x",
+        "model/.fruits_p8.json.1a2b3c4d.tmp"]
 LEGACY_REPORT = {"fruits_p8": "0.1.0", "counts": {"files": 3}}
 
 
@@ -31,7 +40,9 @@ def test_the_files_we_write_are_in_the_layout(name):
 @pytest.mark.parametrize("name", ["notes.txt", "features/notes.txt", "features/sub/part-0",
                                   "report/sub/index.html", "images/a.jpg", "Apple/1_100.jpg",
                                   "run.json.bak", "mine/", "report/holiday.jpg",
-                                  "report/notes.html"])
+                                  "report/notes.html", "model/notes.txt",
+                                  "model/stages/0_StandardScalerModel_3/notes.txt",
+                                  "model/stages/x/data/part-0", "model/data/part-0"])
 def test_anything_else_is_foreign(name):
     assert not in_layout(name)
     assert output_state([MARKER, "_SUCCESS", "run.json", name]) == "foreign"

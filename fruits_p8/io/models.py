@@ -1,0 +1,25 @@
+"""Find and read the fitted model of a finished output, locally or in S3, without Spark."""
+
+from __future__ import annotations
+
+from fruits_p8.errors import FittedModelError
+from fruits_p8.io.output import open_output
+from fruits_p8.io.paths import parse_location
+from fruits_p8.io.s3 import S3Settings
+from fruits_p8.reduce.saved import MODEL_DIR, SavedModel, read_saved
+
+
+def read_fitted(uri: str, settings: S3Settings) -> SavedModel:
+    """The model of the finished output at `uri` (or of `uri`'s parent when `uri` is that
+    output's model/ folder)."""
+    candidates = [uri.rstrip("/")]
+    loc = parse_location(uri.rstrip("/"))
+    if loc.parts and loc.parts[-1] == MODEL_DIR:
+        candidates.insert(0, candidates[0].rsplit("/", 1)[0])
+    for where in candidates:
+        files = open_output(where, settings, via="boto3").read_folder(MODEL_DIR)
+        if files is not None:
+            return read_saved(files, f"{where}/{MODEL_DIR}")
+    raise FittedModelError(f"no fitted model at {uri}: give the folder of a finished "
+                           f"fruits_p8 run (outputs hold {MODEL_DIR}/; older ones have none: "
+                           "run them again)")
