@@ -16,6 +16,7 @@ from fruits_p8.config import (
     DEFAULT_K,
     DEFAULT_MODEL,
     DEFAULT_REGION,
+    EMBEDDED_SAMPLE,
     RunConfig,
     default_cache_dir,
 )
@@ -25,7 +26,6 @@ from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
 log = logging.getLogger("fruits_p8")
 
 DEFAULT_SAMPLE = "data/sample"
-EMBEDDED_SAMPLE = Path(__file__).parent / "resources" / "fruits-360-sample" / "Test"
 EMBEDDED_SAMPLE_TEXT = ("360 real Fruits 360 photos, 18 labels, shipped with fruits_p8 "
                         "(fruits_p8/resources/fruits-360-sample/Test)")
 DEFAULT_OUTPUT = "output/features"

@@ -1,4 +1,10 @@
-"""The one configuration object of a run, validated up front and passed explicitly."""
+"""The one configuration object of a run, validated up front and passed explicitly, and the
+defaults it starts from, among them the real photos shipped with the package:
+
+>>> from fruits_p8 import EMBEDDED_SAMPLE
+>>> len(list(EMBEDDED_SAMPLE.iterdir())), len(list(EMBEDDED_SAMPLE.glob("*/*.jpg")))
+(18, 360)
+"""
 
 from __future__ import annotations
 
@@ -14,10 +20,19 @@ DEFAULT_K = 200
 DEFAULT_MODEL = "efficientnet_lite0"
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_REGION = "eu-west-3"
+# The real photos shipped inside the package: `fruits-p8 run`'s input when none is given.
+EMBEDDED_SAMPLE = Path(__file__).parent / "resources" / "fruits-360-sample" / "Test"
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Path:
-    """Where converted weights and other reusable files live ($FRUITS_P8_CACHE or XDG)."""
+    """Where converted weights and other reusable files live ($FRUITS_P8_CACHE or XDG).
+
+    >>> from fruits_p8 import default_cache_dir
+    >>> default_cache_dir({"FRUITS_P8_CACHE": "/data/cache"}).as_posix()
+    '/data/cache'
+    >>> default_cache_dir({"HOME": "/home/ana"}).as_posix()
+    '/home/ana/.cache/fruits_p8'
+    """
     if environ.get("FRUITS_P8_CACHE"):
         return Path(environ["FRUITS_P8_CACHE"]).expanduser()
     base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "."), ".cache")
@@ -31,6 +46,13 @@ class RunConfig:
     `fitted`: the folder of an earlier run whose standardise + PCA this run applies instead
     of fitting its own (k is then the model's: give k=None); `refit`: with `incremental`,
     fit anew instead of keeping the previous output's basis.
+
+    >>> from fruits_p8 import RunConfig
+    >>> RunConfig(input="photos", output="features", k=None, variance=0.95).variance
+    0.95
+    >>> RunConfig(input="photos", output="features", k=0)
+    Traceback (most recent call last):
+    fruits_p8.errors.UsageError: --k must be a positive integer, got 0
     """
 
     input: str

@@ -188,7 +188,13 @@ def check_apart(root: str, output: str) -> None:
 
 def preflight(config: RunConfig) -> Plan:
     """Checks that need no Spark and no images: input and output apart, output replaceable
-    (and not being written by another run), model, k, input location, the fitted model."""
+    (and not being written by another run), model, k, input location, the fitted model.
+
+    >>> from fruits_p8 import RunConfig, preflight
+    >>> preflight(RunConfig(input="/no/such/folder", output=str(tmp / "out")))
+    Traceback (most recent call last):
+    fruits_p8.errors.InputError: input not found: /no/such/folder
+    """
     settings = s3_settings(config)
     root = resolve_input(config.input, settings)
     output = open_output(config.output, settings, via="boto3")
@@ -236,6 +242,19 @@ def run(
     Mistakes that need no images (missing input, existing output, k above the feature count,
     unknown model, unreachable bucket, an unreadable --fitted model) are reported before
     Spark starts; a caller that ran `preflight(config)` itself passes its `plan`.
+
+    Fit on one folder, then project another into the same basis:
+
+    >>> from fruits_p8 import EMBEDDED_SAMPLE, RunConfig, run
+    >>> fit = run(RunConfig(input=str(EMBEDDED_SAMPLE), output=str(tmp / "fit"), k=5,
+    ...                     glob="[0-9]*.jpg", limit=40), spark=spark)
+    >>> fit.rows, fit.errors, fit.k
+    (40, 0, 5)
+    >>> applied = run(RunConfig(input=str(EMBEDDED_SAMPLE), output=str(tmp / "applied"),
+    ...                         glob="r_*.jpg", limit=20, k=None, fitted=str(tmp / "fit")),
+    ...               spark=spark)
+    >>> applied.rows, applied.report["pca"]["basis"] == f"--fitted {tmp / 'fit'}"
+    (20, True)
     """
     plan = plan or preflight(config)
     own_session = spark is None

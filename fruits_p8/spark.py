@@ -50,6 +50,12 @@ def build_session(
 
     `environ` is the process environment (os.environ): Spark's launcher reads JAVA_HOME and
     PYSPARK_PYTHON from it, so a local start writes them there.
+
+    >>> import os
+    >>> from fruits_p8 import build_session, default_cache_dir
+    >>> session = build_session("local[2]", os.environ, default_cache_dir(os.environ))
+    >>> session.range(3).count()
+    3
     """
     from pyspark.sql import SparkSession
 

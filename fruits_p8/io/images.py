@@ -120,6 +120,11 @@ def read_images(
     content, or none) so that they come out as error rows instead of vanishing.
     via="boto3": the driver lists an s3:// root and the executors fetch the objects.
     With `limit`, the first files in path order are kept.
+
+    >>> from fruits_p8 import EMBEDDED_SAMPLE, read_images
+    >>> images = read_images(spark, str(EMBEDDED_SAMPLE))
+    >>> images.count, images.frame.select("label").distinct().count()
+    (360, 18)
     """
     from pyspark.sql import functions as F
 

@@ -9,15 +9,24 @@ from fruits_p8.io.s3 import S3Settings
 from fruits_p8.reduce.saved import MODEL_DIR, SavedModel, read_saved
 
 
-def read_fitted(uri: str, settings: S3Settings) -> SavedModel:
+def read_fitted(uri: str, settings: S3Settings | None = None) -> SavedModel:
     """The model of the finished output at `uri` (or of `uri`'s parent when `uri` is that
-    output's model/ folder)."""
+    output's model/ folder).
+
+    >>> from fruits_p8 import EMBEDDED_SAMPLE, RunConfig, read_fitted, run
+    >>> _ = run(RunConfig(input=str(EMBEDDED_SAMPLE), output=str(tmp / "walnut"), k=3,
+    ...                   limit=30), spark=spark)
+    >>> model = read_fitted(str(tmp / "walnut"))
+    >>> model.k, model.made_by.backbone, model.mean.shape
+    (3, 'efficientnet_lite0', (1280,))
+    """
     candidates = [uri.rstrip("/")]
     loc = parse_location(uri.rstrip("/"))
     if loc.parts and loc.parts[-1] == MODEL_DIR:
         candidates.insert(0, candidates[0].rsplit("/", 1)[0])
     for where in candidates:
-        files = open_output(where, settings, via="boto3").read_folder(MODEL_DIR)
+        files = open_output(where, settings or S3Settings(), via="boto3").read_folder(
+            MODEL_DIR)
         if files is not None:
             return read_saved(files, f"{where}/{MODEL_DIR}")
     raise FittedModelError(f"no fitted model at {uri}: give the folder of a finished "

@@ -73,6 +73,12 @@ def label_from_path(path: str, root: str | None = None) -> str | None:
     `path` and `root` are raw spellings (Spark's `path` column, an S3 key): a folder named
     'x%41' is labelled 'x%41'. Returns None when the file has no folder of its own under
     `root` (a file directly in the input root has no label).
+
+    >>> from fruits_p8 import label_from_path
+    >>> label_from_path("s3://fruits/Test/Apple Braeburn/r_3_100.jpg")
+    'Apple Braeburn'
+    >>> label_from_path("/data/Test/3_100.jpg", root="/data/Test") is None
+    True
     """
     loc = parse_location(path, decode=False)
     if len(loc.parts) < 2:

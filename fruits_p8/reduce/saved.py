@@ -73,7 +73,17 @@ def _short(value: object) -> str:
 
 @dataclass(frozen=True)
 class SavedModel:
-    """A fitted standardisation and k principal axes, with what made the features."""
+    """A fitted standardisation and k principal axes, with what made the features.
+
+    >>> import numpy as np
+    >>> from fruits_p8 import SavedModel
+    >>> from fruits_p8.reduce.saved import MadeBy
+    >>> made_by = MadeBy("efficientnet_lite0", 3, "ab12", "auto", "rgb", "float32", "0.1.0")
+    >>> model = SavedModel(mean=np.zeros(3), std=np.full(3, 2.0), axes=np.eye(3)[:, :2],
+    ...                    explained=np.array([0.6, 0.3]), made_by=made_by)
+    >>> model.k, model.projection().project(np.array([[2.0, 4.0, 6.0]])).tolist()
+    (2, [[1.0, 2.0]])
+    """
 
     mean: np.ndarray
     std: np.ndarray

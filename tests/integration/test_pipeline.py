@@ -36,7 +36,7 @@ def default_run(spark, sample_dir, cache_dir, tmp_path_factory):
 def test_output_layout_schema_and_labels(default_run):
     result, out = default_run
     assert sorted(p.name for p in out.iterdir()) == [
-        "_FRUITS_P8", "_SUCCESS", "errors", "features", "run.json"]
+        "_FRUITS_P8", "_SUCCESS", "errors", "features", "model", "run.json"]
     assert not list(out.parent.glob(".out.*"))  # no staging folder left behind
     table = pq.read_table(out / "features")
     assert table.column_names == ["path", "label", "features", "pca", "length",

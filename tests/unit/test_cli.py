@@ -156,7 +156,8 @@ def test_every_run_option_reaches_the_config(tmp_path):
             "mobilenet_v2", "--weights", "random", "--batch-size", "7", "--precision",
             "bfloat16", "--seed", "3", "--variance", "0.5", "--pca-solver", "spark",
             "--master", "local[1]", "--partitions", "5", "--threads-per-task", "2", "--conf",
-            "a.b=c", "--limit", "9", "--overwrite", "--incremental", "--region", "eu-west-1",
+            "a.b=c", "--limit", "9", "--overwrite", "--incremental", "--refit",
+            "--region", "eu-west-1",
             "--endpoint-url", "http://127.0.0.1:9", "--io", "boto3", "--cache-dir",
             str(tmp_path)]
     config = run_config(build_parser().parse_args(argv), "in")
@@ -165,7 +166,7 @@ def test_every_run_option_reaches_the_config(tmp_path):
         "weights": "random", "k": None, "variance": 0.5, "pca_solver": "spark",
         "batch_size": 7, "precision": "bfloat16", "partitions": 5, "limit": 9,
         "master": "local[1]", "threads_per_task": 2, "overwrite": True, "incremental": True,
-        "seed": 3, "cache_dir": str(tmp_path), "endpoint_url": "http://127.0.0.1:9",
+        "fitted": None, "refit": True, "seed": 3, "cache_dir": str(tmp_path), "endpoint_url": "http://127.0.0.1:9",
         "region": "eu-west-1", "io": "boto3",
         "spark_conf": {"a.b": "c", "spark.task.cpus": "2"}}
     assert run_config(build_parser().parse_args(["run"]), "in").k == 200
@@ -177,11 +178,13 @@ def test_summary_rates_only_the_images_that_went_through_the_cnn():
     report = {"model": {"weights": {"backbone": "b", "source": "s", "pretrained": True},
                         "precision": "float32", "feature_dim": 1024},
               "timings_s": {"total": 12.0, "featurize": 10.0},
-              "counts": {"cnn_images": 50, "reused": 950}}
+              "counts": {"cnn_images": 50, "reused": 950},
+              "pca": {"basis": "kept from the previous output out", "fitted_model": "out/model"}}
     text = summary(RunResult("out", 1000, 1000, 0, 8, 0.9, report))
     assert "features[1024], pca[8]" in text
     assert "50 images through the CNN, 5 images/s" in text
     assert "reused    the features of 950 unchanged images" in text
+    assert "(kept from the previous output out)" in text and "fitted    out/model" in text
 
 
 def test_missing_weights_file_is_exit_6_before_spark(tmp_path, capsys):
