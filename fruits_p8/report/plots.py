@@ -86,7 +86,7 @@ def counts_per_label(counts: Mapping[str, int], errors: Mapping[str, int]) -> by
                   color="#d1495b", label="errors")
         axis.legend(loc="lower right")
     axis.set_yticks(y, names, fontsize=8)
-    axis.invert_yaxis()
+    axis.set_ylim(len(names) - 0.5, -0.5)  # largest on top, no empty margin band
     axis.set_xlabel("images")
     axis.set_title("Images per label")
     return _png(figure)
