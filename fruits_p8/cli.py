@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--glob", default="*.jpg", help="file-name pattern of the images")
     io.add_argument("--report", action="store_true",
                     help="then write the HTML report into the output (see `fruits-p8 report`)")
+    io.add_argument("--no-data-quality", action="store_true",
+                    help="with --report: skip the search for suspected mislabels and "
+                    "near-duplicates (report/data_quality.json)")
     io.add_argument("--limit", type=_positive_int, default=None,
                     help="process only the first N files in path order (a quick look)")
     model = run.add_argument_group("model (with --fitted: the fitted model's by default)")
@@ -170,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("output", metavar="OUTPUT", help="a finished run output (path or s3://)")
     report.add_argument("--max-points", type=_positive_int, default=2000,
                         help="images drawn in the PCA scatter")
+    report.add_argument("--no-data-quality", action="store_true",
+                        help="skip the search for suspected mislabels and near-duplicates")
     report.add_argument("--master", default=None, help="Spark master [default: local[*,4]]")
     _add_s3_options(report, transport=True)
     report.set_defaults(handler=cmd_report)
@@ -582,7 +587,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = pipeline.preflight(config)  # user mistakes before Spark starts
     with _session(args, config.master, config.cache_dir, config.spark_conf) as spark:
         print(summary(pipeline.run(config, spark=spark, plan=plan)))
-        print(_report(spark, config.output, _settings(args), config.io, 2000))
+        print(_report(spark, config.output, _settings(args), config.io, 2000,
+                      not args.no_data_quality))
     return 0
 
 
@@ -602,7 +608,8 @@ def _session(args: argparse.Namespace, master: str | None, cache_dir: Path,
         spark.stop()
 
 
-def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> str:
+def _report(spark, output_uri: str, settings, io_mode: str, max_points: int,
+            data_quality: bool = True) -> str:
     from fruits_p8.io.output import open_output
     from fruits_p8.pipeline import choose_io
     from fruits_p8.report import make_report
@@ -613,18 +620,27 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> 
         output.check(replace=True)  # a folder not ours says so
         raise InputError(f"no finished run output at {output.uri} (run `fruits-p8 run` first)")
     with output.leased(replace=True):
-        result = make_report(spark, output, max_points)
+        result = make_report(spark, output, max_points, data_quality=data_quality,
+                             settings=settings)
     lines = [f"  report    {result.location}"]
     if result.quality:
         pca, raw = result.quality["pca"], result.quality["raw"]
         lines.append(f"  quality   logistic regression accuracy {pca['overall']:.1%} on PCA, "
                      f"{raw['overall']:.1%} on raw features ({pca['test_rows']} test images)")
+    if result.data_quality:
+        counts = result.data_quality
+        lines.append(f"  data      {counts['suspected_mislabels']} suspected mislabels, "
+                     f"{counts['near_duplicate_groups']} near-duplicate groups "
+                     f"({counts['groups_across_labels']} across labels, "
+                     f"{counts['groups_across_splits']} across splits): "
+                     "report/data_quality.json")
     return "\n".join(lines)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     with _session(args, args.master, default_cache_dir(os.environ)) as spark:
-        print(_report(spark, args.output, _settings(args), args.io, args.max_points))
+        print(_report(spark, args.output, _settings(args), args.io, args.max_points,
+                      not args.no_data_quality))
     return 0
 
 

@@ -43,15 +43,17 @@ def _image(name: str, png: bytes, alt: str) -> str:
 
 def render(report: Mapping, images: Mapping[str, bytes],
            errors: Mapping[str, tuple[int, Sequence[str]]],
-           quality: Mapping[str, Accuracy] | None) -> str:
-    """The page: summary, figures, quality check, errors (files and a few examples per
-    kind); every value escaped."""
+           quality: Mapping[str, Accuracy] | None, extra: str = "", extra_style: str = ""
+           ) -> str:
+    """The page: summary, figures, quality check (labels worst first), `extra` (HTML made
+    elsewhere, escaped there), errors (files and a few examples per kind); every value
+    escaped."""
     counts, model, pca = report["counts"], report["model"], report["pca"]
     weights = model["weights"]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>fruits_p8 report: {escape(str(report.get('output', '')))}</title>",
-        f"<style>{STYLE}</style></head><body>",
+        f"<style>{STYLE}{extra_style}</style></head><body>",
         "<h1>fruits_p8 run report</h1>",
         _table(["", ""], [
             ("input", report.get("input", "")), ("output", report.get("output", "")),
@@ -84,10 +86,14 @@ def render(report: Mapping, images: Mapping[str, bytes],
             f"images and tested on {reduced.test_rows} others (split by image content). "
             f"Accuracy: <b>{reduced.overall:.1%}</b> on the {pca['k']} PCA components, "
             f"<b>{raw.overall:.1%}</b> on the {model['feature_dim']} raw features.</p>")
-        labels = sorted(set(reduced.per_label) | set(raw.per_label))
+        labels = sorted(set(reduced.per_label) | set(raw.per_label),
+                        key=lambda name: (reduced.per_label.get(name, -1.0), name))
+        parts.append("<p>Per label, worst first (on the PCA components):</p>")
         parts.append(_table(["label", "accuracy (PCA)", "accuracy (raw)"], [
             (label, reduced.per_label.get(label, float("nan")),
              raw.per_label.get(label, float("nan"))) for label in labels]))
+    if extra:
+        parts.append(extra)
     parts.append("<h2>Errors</h2>")
     if not errors:
         parts.append("<p>Every file gave features.</p>")

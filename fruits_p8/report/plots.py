@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 DPI = 100
+LEGEND_MAX = 20  # labels a colour legend can tell apart; beyond, the page shows thumbnails
 
 
 def _figure(width: float, height: float):
@@ -50,7 +51,8 @@ def explained_variance(per_component: Sequence[float], cumulative: Sequence[floa
     return _png(figure)
 
 
-def pca_scatter(points: np.ndarray, labels: Sequence[str], legend_max: int = 20) -> bytes:
+def pca_scatter(points: np.ndarray, labels: Sequence[str], legend_max: int = LEGEND_MAX
+                ) -> bytes:
     """The first two PCA components, one colour per label (legend when it stays readable)."""
     import matplotlib
 
@@ -84,7 +86,7 @@ def counts_per_label(counts: Mapping[str, int], errors: Mapping[str, int]) -> by
                   color="#d1495b", label="errors")
         axis.legend(loc="lower right")
     axis.set_yticks(y, names, fontsize=8)
-    axis.invert_yaxis()
+    axis.set_ylim(len(names) - 0.5, -0.5)  # largest on top, no empty margin band
     axis.set_xlabel("images")
     axis.set_title("Images per label")
     return _png(figure)

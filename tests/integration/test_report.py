@@ -55,17 +55,19 @@ def test_pngs_are_valid_and_the_page_embeds_exactly_them(reported):
     result, out = reported
     folder = out / "report"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "explained_variance.png", "images_per_label.png", "index.html", "pca_scatter.png",
-        "quality.json", "timings.png"]
+        "data_quality.json", "explained_variance.png", "images_per_label.png", "index.html",
+        "pca_scatter.png", "quality.json", "timings.png"]
     sizes = {"explained_variance.png": (800, 400), "pca_scatter.png": (800, 600)}
     for name, size in sizes.items():
         assert Image.open(folder / name).size == size
     parser = Images()
     parser.feed((folder / "index.html").read_text(encoding="utf-8"))
     assert parser.links == []  # self-contained: nothing fetched from elsewhere
-    assert {img["data-file"] for img in parser.images} == {
-        p.name for p in folder.glob("*.png")}
-    for img in parser.images:
+    figures = [img for img in parser.images if "data-file" in img]
+    thumbs = [img for img in parser.images if "data-file" not in img]
+    assert {img["data-file"] for img in figures} == {p.name for p in folder.glob("*.png")}
+    assert thumbs and all(img["src"].startswith("data:image/jpeg;base64,") for img in thumbs)
+    for img in figures:
         assert img["src"].startswith("data:image/png;base64,")
         embedded = base64.b64decode(img["src"].split(",", 1)[1])
         assert embedded == (folder / img["data-file"]).read_bytes()

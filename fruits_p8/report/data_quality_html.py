@@ -1,0 +1,132 @@
+"""The data-quality part of the report page: suspects and near-duplicate groups as pictures,
+the label pairs the neighbours mix up, and one thumbnail per label."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from html import escape
+
+STYLE = """
+.gallery { display: flex; flex-wrap: wrap; gap: .35rem; align-items: flex-start; }
+figure.thumb { margin: 0; width: 76px; font-size: .68rem; line-height: 1.1; }
+figure.thumb img { width: 72px; height: 72px; object-fit: contain; display: block;
+border: 2px solid #ddd; border-radius: 3px; background: #fff; }
+figure.thumb.suspect img { border-color: #d1495b; }
+figure.thumb.other img { border-color: #4c956c; }
+figure.thumb figcaption { overflow-wrap: anywhere; }
+.missing { display: flex; width: 72px; height: 72px; align-items: center;
+justify-content: center; border: 2px dashed #ccc; color: #999; }
+.case { border-bottom: 1px solid #eee; padding: .4rem 0; }
+.case p { margin: .1rem 0 .3rem; }
+"""
+SHOWN_SUSPECTS = 30
+SHOWN_GROUPS = 20
+SHOWN_GROUP_IMAGES = 8
+
+
+def figure(path: str, caption: str, thumbs: Mapping[str, bytes], kind: str = "") -> str:
+    """One image as a captioned thumbnail (the full path on hover), or a placeholder."""
+    title = escape(path)
+    data = thumbs.get(path)
+    picture = (f'<img src="data:image/jpeg;base64,{base64.b64encode(data).decode()}" '
+               f'alt="{title}" title="{title}" class="thumb">' if data is not None
+               else f'<span class="missing" title="{title}">?</span>')
+    return (f'<figure class="thumb {kind}">{picture}'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def shown_paths(quality: Mapping, labels: Mapping[str, str] | None = None) -> list[str]:
+    """Every image the section shows, to fetch their thumbnails in one go."""
+    paths = []
+    for suspect in quality.get("suspected_mislabels", [])[:SHOWN_SUSPECTS]:
+        paths += [suspect["path"], *suspect.get("neighbours", [])]
+    for group in quality.get("near_duplicates", [])[:SHOWN_GROUPS]:
+        paths += group["paths"][:SHOWN_GROUP_IMAGES]
+    return paths + list((labels or {}).values())
+
+
+def _label_of(path: str) -> str:
+    parts = [p for p in path.split("/") if p]
+    return parts[-2] if len(parts) > 1 else ""
+
+
+def suspects(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
+    """Each suspect beside its nearest neighbours: red, the image; green, neighbours carrying
+    the label they suggest."""
+    counts, settings = quality["counts"], quality["settings"]
+    listed = quality.get("suspected_mislabels", [])
+    parts = [f"<p>For each of the {counts['images']} labelled images, its "
+             f"{settings['neighbours']} nearest neighbours ({settings['metric']} distance on "
+             f"the PCA components). <b>{counts['suspected_mislabels']}</b> images have at "
+             f"least {settings['min_score']:.0%} of their neighbours under one other label"
+             + (f" (the top {min(SHOWN_SUSPECTS, len(listed))} below, "
+                f"{len(listed)} in report/data_quality.json)" if listed else "")
+             + ". Some may be real mistakes, some look-alike fruits.</p>"]
+    for suspect in listed[:SHOWN_SUSPECTS]:
+        gallery = [figure(suspect["path"], suspect["label"], thumbs, "suspect")]
+        gallery += [figure(path, _label_of(path), thumbs,
+                           "other" if _label_of(path) == suspect["neighbour_label"] else "")
+                    for path in suspect.get("neighbours", [])]
+        parts.append(
+            f"<div class='case suspect-case'><p><code>{escape(suspect['path'])}</code>: filed "
+            f"under <b>{escape(suspect['label'])}</b>, {suspect['score']:.0%} of its neighbours "
+            f"are <b>{escape(suspect['neighbour_label'])}</b></p>"
+            f"<div class='gallery'>{''.join(gallery)}</div></div>")
+    return "\n".join(parts)
+
+
+def near_duplicates(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
+    """Each group of near-copies as a row of thumbnails, with its flags."""
+    counts, settings = quality["counts"], quality["settings"]
+    groups = quality.get("near_duplicates", [])
+    parts = [f"<p>Images within distance {settings['duplicate_distance']} of another "
+             f"({settings['metric']}, PCA components), chained into groups: "
+             f"<b>{counts['near_duplicate_groups']}</b> groups of "
+             f"{counts['near_duplicate_images']} images; "
+             f"<span class='{'warn' if counts['groups_across_labels'] else ''}'>"
+             f"{counts['groups_across_labels']} span labels</span>, "
+             f"<span class='{'warn' if counts['groups_across_splits'] else ''}'>"
+             f"{counts['groups_across_splits']} span the Training and Test splits "
+             "(leakage)</span>.</p>"]
+    for group in groups[:SHOWN_GROUPS]:
+        flags = [flag for flag, on in (("spans labels", group["spans_labels"]),
+                                       ("spans splits", group["spans_splits"])) if on]
+        shown = group["paths"][:SHOWN_GROUP_IMAGES]
+        more = group["size"] - len(shown)
+        gallery = "".join(figure(path, _label_of(path), thumbs) for path in shown)
+        parts.append(
+            f"<div class='case duplicate-case'><p>{group['size']} images, "
+            f"{escape(', '.join(group['labels']))}"
+            + (f" <span class='warn'>{escape(', '.join(flags))}</span>" if flags else "")
+            + (f" ({more} more in report/data_quality.json)" if more > 0 else "")
+            + f"</p><div class='gallery'>{gallery}</div></div>")
+    return "\n".join(parts)
+
+
+def confusion_table(rows: Sequence[Mapping]) -> str:
+    """The label pairs the neighbours mix up most."""
+    if not rows:
+        return "<p>The neighbours' majority agrees with every image's label.</p>"
+    body = "".join(f"<tr><td>{escape(r['label'])}</td><td>{escape(r['neighbours_say'])}</td>"
+                   f"<td class='num'>{r['images']}</td></tr>" for r in rows)
+    return ("<table><tr><th>label</th><th>its neighbours mostly say</th><th>images</th></tr>"
+            f"{body}</table>")
+
+
+def label_gallery(examples: Mapping[str, str], counts: Mapping[str, int],
+                  thumbs: Mapping[str, bytes]) -> str:
+    """One thumbnail per label, with its image count: what each name stands for."""
+    return "<div class='gallery'>" + "".join(
+        figure(path, f"{label} ({counts.get(label, 0)})", thumbs)
+        for label, path in sorted(examples.items())) + "</div>"
+
+
+def section(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
+    """The whole data-quality part: suspects, near-duplicates, confusions."""
+    return "\n".join([
+        "<h2>Suspected mislabels</h2>", suspects(quality, thumbs),
+        "<h2>Near-duplicates</h2>", near_duplicates(quality, thumbs),
+        "<h2>Labels the neighbours mix up</h2>",
+        confusion_table(quality.get("confusions", [])),
+    ])

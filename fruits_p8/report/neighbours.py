@@ -1,0 +1,199 @@
+"""Suspected mislabels and near-duplicates from each image's nearest neighbours: pure numpy.
+
+An image whose nearest neighbours in the PCA space mostly carry another label is a suspect;
+images closer to each other than a threshold form near-duplicate groups. Spark computes the
+neighbours (`fruits_p8.report.knn`); everything here works on plain arrays, so it is tested
+without Spark.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+METRICS = ("cosine", "euclidean")
+SPLITS = {"training": "Training", "train": "Training", "test": "Test",
+          "validation": "Validation", "val": "Validation"}
+
+
+def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
+    """Rows as float32, unit length for cosine (an all-zero row stays zero), so that the
+    search is one matrix product per block of queries."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    rows = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    if metric == "euclidean":
+        return rows
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
+def nearest(queries: np.ndarray, base: np.ndarray, k: int, metric: str,
+            query_ids: np.ndarray | None = None, chunk: int = 1024
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest rows of `base` for each query row (both from `prepare`), closest first:
+    (indices, distances), each queries × min(k, candidates). `query_ids` are the queries'
+    own rows in `base`, never returned as their own neighbour. Cosine distance is 1 − cos."""
+    n = len(base)
+    k = max(0, min(k, n - (1 if query_ids is not None else 0)))
+    indices = np.zeros((len(queries), k), dtype=np.int64)
+    distances = np.zeros((len(queries), k), dtype=np.float32)
+    if k == 0 or len(queries) == 0:
+        return indices, distances
+    base_sq = None if metric == "cosine" else np.einsum("ij,ij->i", base, base)
+    for start in range(0, len(queries), chunk):
+        block = queries[start:start + chunk]
+        similarity = block @ base.T
+        if metric == "cosine":
+            distance = 1.0 - similarity
+        else:
+            block_sq = np.einsum("ij,ij->i", block, block)
+            distance = np.maximum(block_sq[:, None] + base_sq[None, :] - 2.0 * similarity, 0.0)
+        if query_ids is not None:
+            own = query_ids[start:start + chunk]
+            distance[np.arange(len(block)), own] = np.inf
+        top = np.argpartition(distance, k - 1, axis=1)[:, :k]
+        top_distance = np.take_along_axis(distance, top, axis=1)
+        order = np.argsort(top_distance, axis=1, kind="stable")
+        indices[start:start + len(block)] = np.take_along_axis(top, order, axis=1)
+        found = np.take_along_axis(top_distance, order, axis=1)
+        distances[start:start + len(block)] = found if metric == "cosine" else np.sqrt(found)
+    return indices, distances
+
+
+@dataclass(frozen=True)
+class Vote:
+    """What an image's neighbours say about its label: the most frequent other label and
+    its share of the neighbours (0 when no neighbour carries another label), and the
+    majority label (the neighbours' guess, a k-NN classifier's)."""
+
+    neighbour_label: str | None
+    score: float
+    majority: str | None
+
+
+def vote(label: str, neighbour_labels: Sequence[str]) -> Vote:
+    """The neighbours' verdict on one image; ties go to the image's own label, then by name."""
+    if not neighbour_labels:
+        return Vote(None, 0.0, None)
+    counts = Counter(neighbour_labels)
+    majority = min(counts, key=lambda name: (-counts[name], name != label, name))
+    others = {name: n for name, n in counts.items() if name != label}
+    if not others:
+        return Vote(None, 0.0, majority)
+    other = min(others, key=lambda name: (-others[name], name))
+    return Vote(other, others[other] / len(neighbour_labels), majority)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """An image filed under `label` whose neighbours mostly carry `neighbour_label`."""
+
+    path: str
+    label: str
+    neighbour_label: str
+    score: float
+    distance: float
+    neighbours: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "label": self.label, "neighbour_label": self.neighbour_label,
+                "score": round(self.score, 4), "distance": round(self.distance, 6),
+                "neighbours": list(self.neighbours)}
+
+
+def rank_suspects(suspects: Sequence[Suspect], cap: int) -> list[Suspect]:
+    """Highest score first; among equal scores the image closest to the other label's
+    images first (a frame of another fruit's video sits right beside its siblings)."""
+    return sorted(suspects, key=lambda s: (-s.score, s.distance, s.path))[:cap]
+
+
+def split_of(path: str) -> str | None:
+    """The dataset split an image belongs to: the folder above its label folder when it is
+    named like one (`Training/Apple/1.jpg` → Training), else None."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    if len(parts) < 3:
+        return None
+    return SPLITS.get(parts[-3].lower())
+
+
+def groups_of(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of the pairs (union-find), each sorted, only those of 2 or more,
+    largest first."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict[int, list[int]] = {}
+    for i in {i for pair in pairs for i in pair}:
+        members.setdefault(root(i), []).append(i)
+    groups = [sorted(g) for g in members.values() if len(g) > 1]
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Images closer to each other than the threshold, chained."""
+
+    paths: tuple[str, ...]
+    labels: tuple[str, ...]
+    splits: tuple[str, ...]
+
+    @property
+    def spans_labels(self) -> bool:
+        return len(self.labels) > 1
+
+    @property
+    def spans_splits(self) -> bool:
+        """Copies on both sides of a train/test split: the test measures memory, not skill."""
+        return len(self.splits) > 1
+
+    def to_dict(self, max_paths: int) -> dict:
+        return {"size": len(self.paths), "labels": list(self.labels), "splits": list(self.splits),
+                "spans_labels": self.spans_labels, "spans_splits": self.spans_splits,
+                "paths": list(self.paths[:max_paths])}
+
+
+def duplicate_groups(paths: Sequence[str], labels: Sequence[str],
+                     pairs: Sequence[tuple[int, int]]) -> list[DuplicateGroup]:
+    """The near-duplicate groups of the close pairs (indices into paths/labels); groups that
+    span labels or splits first, then the largest."""
+    found = []
+    for members in groups_of(len(paths), pairs):
+        splits = {split_of(paths[i]) for i in members} - {None}
+        found.append(DuplicateGroup(tuple(paths[i] for i in members),
+                                    tuple(sorted({labels[i] for i in members})),
+                                    tuple(sorted(splits))))
+    return sorted(found, key=lambda g: (not g.spans_splits, not g.spans_labels, -len(g.paths),
+                                        g.paths[0]))
+
+
+def confusions(labels: Sequence[str], majorities: Sequence[str | None], top: int
+               ) -> list[dict]:
+    """The label pairs the neighbours mix up most: (label, what its neighbours mostly are),
+    counted over the images whose neighbours' majority is another label."""
+    pairs = Counter((a, b) for a, b in zip(labels, majorities, strict=True)
+                    if b is not None and a != b)
+    return [{"label": a, "neighbours_say": b, "images": n}
+            for (a, b), n in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))[:top]]
+
+
+def agreement_per_label(labels: Sequence[str], majorities: Sequence[str | None]
+                        ) -> dict[str, float]:
+    """Per label, the share of its images whose neighbours' majority is that label (a
+    leave-one-out k-NN accuracy), worst first."""
+    total, hits = Counter(labels), Counter(a for a, b in zip(labels, majorities, strict=True)
+                                           if a == b)
+    shares = {name: hits[name] / total[name] for name in total}
+    return dict(sorted(shares.items(), key=lambda item: (item[1], item[0])))
