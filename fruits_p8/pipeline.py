@@ -330,10 +330,9 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
                 basis = fit_basis(config, good, featurized.rows, featurizer, making)
         log.info("PCA: k=%d components (%.1f %% of the variance), %s", basis.model.k,
                  100 * float(cumulative_variance(basis.model.explained)[-1]), basis.source)
-        with timings.stage("write"):
-            report = write_output(config, output, featurized, good, basis, lambda: build_report(
-                config, files, featurized, basis, weights, featurizer, layout, timings,
-                duplicates))
+        report = write_output(config, output, featurized, good, basis, timings,
+                              lambda: build_report(config, files, featurized, basis, weights,
+                                                   featurizer, layout, timings, duplicates))
     finally:
         if featurized is not None:
             featurized.frame.unpersist()
@@ -418,21 +417,22 @@ def fit_basis(config: RunConfig, good, rows: int, featurizer: Featurizer,
 
 
 def write_output(config: RunConfig, output, featurized: Featurized, good, basis: Basis,
-                 report) -> dict:
+                 timings: Timings, report) -> dict:
     """Stage the datasets, the model and run.json, then commit them as one; returns the
     run.json content (`report()` makes it once the datasets are written)."""
     replace_ok = config.overwrite or config.incremental
     try:
         output.begin()
-        output.write_dataset(FEATURES, good, basis.model.projection())
-        if featurized.errors:
-            output.write_dataset(ERRORS, featurized.frame.where("error_kind is not null"))
-        else:
-            output.write_empty(ERRORS)
-        model = basis.model
-        output.write_spark_ml(MODEL_DIR, spark_pipeline(model.mean, model.std, model.axes,
-                                                        model.explained))
-        output.write_text(f"{MODEL_DIR}/{MADE_BY}", model.made_by.to_json())
+        with timings.stage("write"):
+            output.write_dataset(FEATURES, good, basis.model.projection())
+            if featurized.errors:
+                output.write_dataset(ERRORS, featurized.frame.where("error_kind is not null"))
+            else:
+                output.write_empty(ERRORS)
+            model = basis.model
+            output.write_spark_ml(MODEL_DIR, spark_pipeline(model.mean, model.std, model.axes,
+                                                            model.explained))
+            output.write_text(f"{MODEL_DIR}/{MADE_BY}", model.made_by.to_json())
         content = report()
         output.write_text(REPORT, dumps_report(content))
         output.commit(replace_ok)

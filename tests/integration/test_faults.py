@@ -147,12 +147,15 @@ def test_incremental_featurizes_only_new_and_changed_images(spark, sample_dir, c
             assert np.array_equal(row["features"], before[path]["features"])
     changed_path = next(p for p in after if p.endswith("Test/Banana/0_100.jpg"))
     assert not np.allclose(after[changed_path]["features"], before[changed_path]["features"])
-    assert len(after[changed_path]["pca"]) == 3  # scaler and PCA refitted over all rows
-    assert second.report["pca"]["fit_passes"] == 1  # the featurizer saw only 4 of the rows
+    assert len(after[changed_path]["pca"]) == 3
+    assert second.report["pca"]["fit_passes"] == 0  # the first run's basis is kept
+    assert second.report["pca"]["basis"].startswith("kept from the previous output")
 
-    third = pipeline.run(config(root, out, cache_dir, incremental=True), spark=spark)
+    third = pipeline.run(config(root, out, cache_dir, incremental=True, refit=True),
+                         spark=spark)
     assert third.report["counts"]["cnn_images"] == 0
     assert third.report["counts"]["reused"] == third.rows
+    assert third.report["pca"]["fit_passes"] == 1  # --refit: the featurizer saw no row
 
 
 def test_incremental_with_other_weights_starts_over(spark, sample_dir, cache_dir, tmp_path):
@@ -171,11 +174,12 @@ def test_incremental_after_an_older_preprocessing_starts_over(spark, sample_dir,
     report = json.loads((out / "run.json").read_text())
     del report["model"]["preprocessing"]  # as an output of an older fruits_p8 says
     (out / "run.json").write_text(json.dumps(report))
+    shutil.rmtree(out / "model")  # which had no model/ either
     again = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True),
                          spark=spark)
     assert again.report["counts"]["cnn_images"] == 8
     assert again.report["counts"]["reused"] == 0
-    assert "another image preprocessing" in caplog.text
+    assert "features were made otherwise (preprocessing" in caplog.text
     third = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True),
                          spark=spark)
     assert third.report["counts"]["reused"] == 8
@@ -201,7 +205,7 @@ def test_incremental_in_another_precision_starts_over(spark, sample_dir, cache_d
     assert third.report["counts"]["cnn_images"] == 8
     assert third.report["counts"]["reused"] == 0
     assert third.report["model"]["precision"] == "bfloat16"
-    assert "was made in float32, this run uses bfloat16" in caplog.text
+    assert "precision float32 (this run: bfloat16)" in caplog.text
     bfloat16 = pq.read_table(out / "features").sort_by("path")
     assert bfloat16.column("path") == float32.column("path")
     found = agreement(np.array(float32.column("features").to_pylist()),
