@@ -130,6 +130,9 @@ class PcaReducerModel(Model, _ReducerParams, MLReadable, MLWritable):
 
         vector, scaled, projected = VECTOR_COLUMNS
         column = self.getInputCol()
+        if self.getOutputCol() in dataset.columns:
+            raise ValueError(f"output column {self.getOutputCol()} already exists: drop it or "
+                             "set outputCol")
         as_vector = (dataset[column] if isinstance(dataset.schema[column].dataType, VectorUDT)
                      else array_to_vector(column))
         out = self.spark_ml().transform(dataset.withColumn(vector, as_vector))
