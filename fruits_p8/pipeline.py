@@ -214,12 +214,9 @@ def preflight(config: RunConfig) -> Plan:
 def check_fitted(fitted: SavedModel, config: RunConfig, backbone: Backbone) -> None:
     """What can be checked of --fitted before the weights are loaded: the features this run
     makes must be those the model was fitted on, and k is the model's."""
-    differences = fitted.made_by.differences(replace(
+    check_same_features(fitted, replace(
         fitted.made_by, backbone=backbone.name, feature_dim=backbone.feature_dim,
-        preprocessing=PREPROCESSING, precision=config.precision))
-    if differences:
-        raise FittedModelError(f"the model at {config.fitted} was fitted on other features: "
-                               + "; ".join(differences))
+        preprocessing=PREPROCESSING, precision=config.precision), f"--fitted {config.fitted}")
     if config.variance is not None or config.k not in (None, fitted.k):
         raise UsageError(f"--fitted {config.fitted} keeps its k={fitted.k} components: "
                          "drop --k and --variance")
@@ -445,7 +442,7 @@ def write_output(config: RunConfig, output, featurized: Featurized, good, basis:
 UNCHANGED_KEY = ["path", "length", "modificationTime"]
 
 
-def previous_made_by(output, spark) -> tuple[MadeBy | None, SavedModel | None]:
+def previous_made_by(output) -> tuple[MadeBy | None, SavedModel | None]:
     """How the previous output's features were made, and its model (None when it has
     none: an output from before model/ existed, whose run.json still tells the first)."""
     files = output.read_folder(MODEL_DIR)
@@ -476,7 +473,7 @@ def split_unchanged(spark, images, output, making: MadeBy, refit: bool):
         log.info("--incremental: no finished output at %s yet, featurizing everything",
                  output.uri)
         return images, None, None
-    made, model = previous_made_by(output, spark)
+    made, model = previous_made_by(output)
     if made is not None:
         differences = made.differences(making)
         if differences:
