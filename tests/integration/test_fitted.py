@@ -19,6 +19,7 @@ from fruits_p8.io.models import read_fitted
 from fruits_p8.io.s3 import S3Settings
 from fruits_p8.io.upload import upload_tree
 from fruits_p8.reduce.saved import MODEL_DIR
+from tests.support.s3a import s3a_conf, s3a_jars
 
 pytestmark = pytest.mark.spark
 
@@ -40,29 +41,61 @@ def trained(spark, sample_dir, cache_dir, tmp_path_factory):
     return out
 
 
+# Runs in a new interpreter with PySpark only: loads model/, reapplies it to the features.
+PLAIN_PYSPARK = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from pyspark.sql import SparkSession
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    conf, model_dir, features_dir = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+    builder = SparkSession.builder.master("local[1]")
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    model = PipelineModel.load(model_dir)
+    rows = spark.read.parquet(features_dir)
+    out = model.transform(rows.withColumn("features_vector", array_to_vector("features")))
+    got = out.select("pca", vector_to_array("pca_vector").alias("again")).collect()
+    assert "fruits_p8" not in sys.modules
+    print(json.dumps({"rows": len(got),
+                      "stages": [type(s).__name__ for s in model.stages],
+                      "gap": max(float(np.max(np.abs(np.subtract(r.pca, r.again))))
+                                 for r in got)}))
+""")
+
+
+def load_with_plain_pyspark(model_dir: str, features_dir: str, cwd, conf=None) -> dict:
+    """What PLAIN_PYSPARK found: rows, stage classes, largest gap to the stored pca."""
+    done = subprocess.run([sys.executable, "-c", PLAIN_PYSPARK, json.dumps(conf or {}),
+                           model_dir, features_dir],
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_the_model_folder_is_a_pipeline_model_plain_pyspark_loads(trained, tmp_path):
     """No fruits_p8 import: a fresh interpreter with PySpark only reproduces the pca column."""
-    script = textwrap.dedent(f"""
-        import json, sys
-        import numpy as np
-        from pyspark.sql import SparkSession
-        from pyspark.ml import PipelineModel
-        from pyspark.ml.functions import array_to_vector, vector_to_array
-        spark = SparkSession.builder.master("local[1]").getOrCreate()
-        model = PipelineModel.load({str(trained / MODEL_DIR)!r})
-        rows = spark.read.parquet({str(trained / "features")!r})
-        out = model.transform(rows.withColumn("features_vector", array_to_vector("features")))
-        got = out.select("pca", vector_to_array("pca_vector").alias("again")).collect()
-        assert "fruits_p8" not in sys.modules
-        print(json.dumps({{"rows": len(got),
-                          "stages": [type(s).__name__ for s in model.stages],
-                          "gap": max(float(np.max(np.abs(np.subtract(r.pca, r.again))))
-                                     for r in got)}}))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = load_with_plain_pyspark(str(trained / MODEL_DIR), str(trained / "features"),
+                                    tmp_path)
+    assert found["rows"] == 15
+    assert found["stages"] == ["StandardScalerModel", "PCAModel"]
+    assert found["gap"] < 1e-3
+
+
+def test_plain_pyspark_loads_the_model_folder_from_s3_through_s3a(spark, s3, sample_dir,
+                                                                   cache_dir, tmp_path):
+    """An output written to S3 by a run (boto3 here) is read back by plain PySpark with
+    Hadoop's S3A: `PipelineModel.load("s3a://...")`, no fruits_p8 import, no local copy."""
+    jars = s3a_jars()
+    settings, bucket = s3
+    settings.client().create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": settings.region})
+    pipeline.run(config(sample_dir / "Training", f"s3://{bucket}/train", cache_dir,
+                        endpoint_url=settings.endpoint_url), spark=spark)
+    found = load_with_plain_pyspark(f"s3a://{bucket}/train/{MODEL_DIR}",
+                                    f"s3a://{bucket}/train/features", tmp_path,
+                                    s3a_conf(jars, settings.endpoint_url))
     assert found["rows"] == 15
     assert found["stages"] == ["StandardScalerModel", "PCAModel"]
     assert found["gap"] < 1e-3
