@@ -44,7 +44,7 @@ FRESH = textwrap.dedent("""
     from pyspark.ml import PipelineModel
     from fruits_p8 import build_session, read_images
     folder, model_dir, cache = sys.argv[1:4]
-    spark = build_session("local[2]", os.environ, Path(cache))
+    spark = build_session("local[1]", os.environ, Path(cache))
     model = PipelineModel.load(model_dir)
     rows = model.transform(read_images(spark, folder).frame)
     found = {r.path: [r.prediction, r.probability.toArray().tolist()]
@@ -59,12 +59,13 @@ def test_a_pipeline_with_our_stages_fits_saves_and_predicts_the_same_in_a_new_pr
         spark, cache_dir, tmp_path):
     images_dir = tmp_path / "images"
     _spread_sample(images_dir)
-    images = read_images(spark, str(images_dir)).frame
+    # One partition: fewer Python workers, each of which builds the CNN once.
+    images = read_images(spark, str(images_dir)).frame.coalesce(1)
     pipeline = Pipeline(stages=[
         ImageFeaturizer(batchSize=8, cacheDir=str(cache_dir)),
         StringIndexer(inputCol="label", outputCol="y"),
         PcaReducer(k=8),
-        LogisticRegression(featuresCol="pca", labelCol="y", maxIter=100),
+        LogisticRegression(featuresCol="pca", labelCol="y", regParam=0.01, maxIter=50),
     ])
     fitted = pipeline.fit(images)
     expected = _predictions(fitted.transform(images))
