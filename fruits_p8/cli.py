@@ -15,12 +15,12 @@ from fruits_p8.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_K,
     DEFAULT_MODEL,
-    DEFAULT_REGION,
     RunConfig,
     default_cache_dir,
 )
 from fruits_p8.errors import InputError, StorageError, UsageError, UserError
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
+from fruits_p8.schema import DEFAULT_REGION, IO_MODES
 
 log = logging.getLogger("fruits_p8")
 
@@ -453,7 +453,7 @@ def _add_s3_options(parser: argparse.ArgumentParser, transport: bool = False) ->
                        help="S3-compatible endpoint (MinIO, moto...) [default: AWS, or "
                        "$AWS_ENDPOINT_URL]")
     if transport:
-        group.add_argument("--io", default="auto", choices=["auto", "spark", "boto3"],
+        group.add_argument("--io", default="auto", choices=IO_MODES,
                            help="how s3:// data moves: spark (EMRFS/S3A), boto3 (executors "
                            "call S3 themselves; for Spark without S3 jars), auto (spark "
                            "where it can)")
@@ -582,11 +582,9 @@ def _session(args: argparse.Namespace, master: str | None, cache_dir: Path,
 
 def _report(spark, output_uri: str, settings, io_mode: str, max_points: int) -> str:
     from fruits_p8.io.output import open_output
-    from fruits_p8.pipeline import choose_io
     from fruits_p8.report import make_report
 
-    output = open_output(output_uri, settings, via="boto3")
-    output.via = choose_io(spark, output.uri, io_mode)
+    output = open_output(output_uri, settings, io_mode)
     if output.state() != "finished":
         output.check(replace=True)  # a folder not ours says so
         raise InputError(f"no finished run output at {output.uri} (run `fruits-p8 run` first)")

@@ -18,9 +18,9 @@ from fruits_p8.errors import InputError
 from fruits_p8.io.output import ERRORS, FEATURES
 from fruits_p8.report import page, plots
 from fruits_p8.report.quality import compare
+from fruits_p8.schema import REPORT_DIR
 
 log = logging.getLogger(__name__)
-REPORT_DIR = "report"
 ERROR_EXAMPLES = 3
 
 
