@@ -77,3 +77,23 @@ def test_images_are_listed_on_the_driver_and_fetched_by_the_tasks(spark, bucket)
     first = storage.scan_images(spark, f"s3://{name}/in", "*.jpg", 2)
     assert sorted(r.path for r in first.frame.collect()) == [
         f"s3://{name}/in/Apple/a_100.jpg", f"s3://{name}/in/Apple/b_100.jpg"]
+
+
+def test_an_incremental_s3_run_reuses_the_features_the_tasks_read_back(spark, s3, sample_dir,
+                                                                        cache_dir):
+    from fruits_p8 import pipeline
+    from fruits_p8.config import RunConfig
+    from fruits_p8.io.upload import upload_tree
+
+    settings, name = s3
+    upload_tree(sample_dir / "Test", f"s3://{name}/in", settings, create=True)
+    config = RunConfig(input=f"s3://{name}/in", output=f"s3://{name}/out", k=3, batch_size=8,
+                       cache_dir=cache_dir, endpoint_url=settings.endpoint_url,
+                       weights="random", io="boto3")
+    first = pipeline.run(config, spark=spark)
+    settings.client().put_object(Bucket=name, Key="in/Banana/new_100.jpg",
+                                 Body=(sample_dir / "Test" / "Banana" / "0_100.jpg").read_bytes())
+    again = pipeline.run(config.with_(incremental=True), spark=spark)
+    assert again.rows == first.rows + 1
+    assert again.report["counts"]["reused"] == first.rows
+    assert again.report["counts"]["cnn_images"] == 1
