@@ -34,22 +34,31 @@ from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_o
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.models import read_fitted
-from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
+from fruits_p8.io.output import (
+    ERRORS,
+    FEATURES,
+    RUN_JSON,
+    LocalOutput,
+    S3Output,
+    dumps_report,
+    open_output,
+)
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.io.s3 import S3Settings, download
+from fruits_p8.io.storage import storage_for
 from fruits_p8.progress import ImageTally, SparkProgress
 from fruits_p8.reduce import Reducer, check_k
 from fruits_p8.reduce.moments import fit_in_results
 from fruits_p8.reduce.pca import cumulative_variance
 from fruits_p8.reduce.saved import (
     MADE_BY,
-    MODEL_DIR,
     MadeBy,
     SavedModel,
     read_saved,
     spark_pipeline,
 )
 from fruits_p8.run_report import Timings, explained_variance_section, versions
+from fruits_p8.schema import MODEL_DIR
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +102,12 @@ def executors_run_bfloat16_natively(spark) -> bool | None:
         lambda _: cpu_runs_bfloat16_natively()).collect()[0]
 
 
-def choose_io(spark, uri: str, mode: str) -> str:
-    """How to move data for `uri`: local paths always through Spark; s3:// through Spark
-    where its Hadoop layer can open it (EMRFS, S3A), else through boto3 (or as forced)."""
-    if not is_s3(uri):
-        return "spark"
-    if mode != "auto":
-        return mode
-    from fruits_p8.io.s3_spark import spark_has_filesystem
-
-    return "spark" if spark_has_filesystem(spark, uri) else "boto3"
-
-
 def load_images(spark, config: RunConfig, root: str | None = None):
     """The input images as (path, label, content, length, modificationTime), and their count."""
     settings = s3_settings(config)
     root = root or resolve_input(config.input, settings)
     images = read_images(spark, root, config.glob, config.limit,
-                         choose_io(spark, root, config.io), settings)
+                         storage_for(root, settings, spark, config.io))
     if images.count == 0:
         raise InputError(f"no file matching {config.glob!r} under {config.input}")
     return images.frame, images.count
@@ -166,7 +163,7 @@ class Plan:
     saved model to apply (--fitted) if any."""
 
     root: str
-    output: object
+    output: LocalOutput | S3Output
     backbone: Backbone
     fitted: SavedModel | None = None
 
@@ -197,7 +194,7 @@ def preflight(config: RunConfig) -> Plan:
     """
     settings = s3_settings(config)
     root = resolve_input(config.input, settings)
-    output = open_output(config.output, settings, via="boto3")
+    output = open_output(config.output, settings, config.io)
     check_apart(root, output.uri if is_s3(output.uri) else str(output.root.resolve()))
     output.check(config.overwrite or config.incremental)
     backbone = get_backbone(config.model)
@@ -290,7 +287,6 @@ class Basis:
 def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     timings = Timings()
     output = plan.output
-    output.via = choose_io(spark, output.uri, config.io)
     with timings.stage("list"):
         images, files = load_images(spark, config, plan.root)
         log.info("%d files match %r under %s", files, config.glob, config.input)
@@ -428,10 +424,10 @@ def write_output(config: RunConfig, output, featurized: Featurized, good, basis:
                 output.write_empty(ERRORS)
             model = basis.model
             output.write_spark_ml(MODEL_DIR, spark_pipeline(model.mean, model.std, model.axes,
-                                                            model.explained))
+                                                            model.explained), good.sparkSession)
             output.write_text(f"{MODEL_DIR}/{MADE_BY}", model.made_by.to_json())
         content = report()
-        output.write_text(REPORT, dumps_report(content))
+        output.write_text(RUN_JSON, dumps_report(content))
         output.commit(replace_ok)
     except BaseException:
         output.abort()

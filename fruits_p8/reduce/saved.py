@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 from fruits_p8.errors import FittedModelError
 from fruits_p8.reduce.projection import Projection
 
-MODEL_DIR = "model"
 MADE_BY = "fruits_p8.json"
 # Spark ML's scaler and PCA work on vectors: array<float> `features` -> these columns.
 VECTOR_COLUMNS = ("features_vector", "features_scaled", "pca_vector")
