@@ -158,7 +158,7 @@ def spread(frame, partitions: int):
 
 
 @dataclass(frozen=True)
-class Plan:
+class Checked:
     """What preflight resolved: where to read, where to write, which backbone, and the
     saved model to apply (--fitted) if any."""
 
@@ -183,7 +183,7 @@ def check_apart(root: str, output: str) -> None:
     raise UsageError(f"--output {output} {where}; choose an output outside the input")
 
 
-def preflight(config: RunConfig) -> Plan:
+def preflight(config: RunConfig) -> Checked:
     """Checks that need no Spark and no images: input and output apart, output replaceable
     (and not being written by another run), model, k, input location, the fitted model.
 
@@ -205,7 +205,7 @@ def preflight(config: RunConfig) -> Plan:
     if config.fitted is not None:
         fitted = read_fitted(config.fitted, settings)
         check_fitted(fitted, config, backbone)
-    return Plan(root, output, backbone, fitted)
+    return Checked(root, output, backbone, fitted)
 
 
 def check_fitted(fitted: SavedModel, config: RunConfig, backbone: Backbone) -> None:
@@ -229,13 +229,13 @@ def made_by(config: RunConfig, weights: Weights, backbone: Backbone) -> MadeBy:
 
 def run(
     config: RunConfig, spark=None, environ: MutableMapping[str, str] | None = None,
-    plan: Plan | None = None,
+    checked: Checked | None = None,
 ) -> RunResult:
     """Run the whole chain; starts (and stops) a local session when `spark` is None.
 
     Mistakes that need no images (missing input, existing output, k above the feature count,
     unknown model, unreachable bucket, an unreadable --fitted model) are reported before
-    Spark starts; a caller that ran `preflight(config)` itself passes its `plan`.
+    Spark starts; a caller that ran `preflight(config)` itself passes its result as `checked`.
 
     Fit on one folder, then project another into the same basis:
 
@@ -250,7 +250,7 @@ def run(
     >>> applied.rows, applied.report["pca"]["basis"] == f"--fitted {tmp / 'fit'}"
     (20, True)
     """
-    plan = plan or preflight(config)
+    checked = checked or preflight(config)
     own_session = spark is None
     if own_session:
         from fruits_p8.spark import build_session
@@ -258,8 +258,8 @@ def run(
         spark = build_session(config.master, environ if environ is not None else os.environ,
                               config.cache_dir, config.spark_conf)
     try:
-        with plan.output.leased(config.overwrite or config.incremental):
-            return _run(config, plan, spark)
+        with checked.output.leased(config.overwrite or config.incremental):
+            return _run(config, checked, spark)
     finally:
         if own_session:
             spark.stop()
@@ -284,21 +284,21 @@ class Basis:
     passes: int = 0
 
 
-def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
+def _run(config: RunConfig, checked: Checked, spark) -> RunResult:
     timings = Timings()
-    output = plan.output
+    output = checked.output
     with timings.stage("list"):
-        images, files = load_images(spark, config, plan.root)
+        images, files = load_images(spark, config, checked.root)
         log.info("%d files match %r under %s", files, config.glob, config.input)
-    if config.k is not None and plan.fitted is None:
-        check_k(config.k, plan.backbone.feature_dim, files)
+    if config.k is not None and checked.fitted is None:
+        check_k(config.k, checked.backbone.feature_dim, files)
     with timings.stage("load_weights"):
         backbone, weights = load_backbone_weights(config)
     making = made_by(config, weights, backbone)
     basis = None
-    if plan.fitted is not None:
-        check_same_features(plan.fitted, making, f"--fitted {config.fitted}")
-        basis = Basis(plan.fitted, f"--fitted {config.fitted}")
+    if checked.fitted is not None:
+        check_same_features(checked.fitted, making, f"--fitted {config.fitted}")
+        basis = Basis(checked.fitted, f"--fitted {config.fitted}")
     if config.precision == "bfloat16" and executors_run_bfloat16_natively(spark) is False:
         log.warning("--precision bfloat16: the executors' CPU has no AVX512-BF16 or AMX, so "
                     "bfloat16 is emulated there and slower than float32")
