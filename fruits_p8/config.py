@@ -15,11 +15,11 @@ from pathlib import Path
 
 from fruits_p8.errors import UsageError
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
+from fruits_p8.schema import DEFAULT_REGION, IO_MODES
 
 DEFAULT_K = 200
 DEFAULT_MODEL = "efficientnet_lite0"
 DEFAULT_BATCH_SIZE = 64
-DEFAULT_REGION = "eu-west-3"
 # The real photos shipped inside the package: `fruits-p8 run`'s input when none is given.
 EMBEDDED_SAMPLE = Path(__file__).parent / "resources" / "fruits-360-sample" / "Test"
 
@@ -126,7 +126,7 @@ def _problems(c: RunConfig):
         yield f"--threads-per-task must be a positive integer, got {c.threads_per_task}"
     if c.pca_solver not in ("gram", "spark"):
         yield f"--pca-solver must be gram or spark, got {c.pca_solver!r}"
-    if c.io not in ("auto", "spark", "boto3"):
-        yield f"--io must be auto, spark or boto3, got {c.io!r}"
+    if c.io not in IO_MODES:
+        yield f"--io must be {', '.join(IO_MODES[:-1])} or {IO_MODES[-1]}, got {c.io!r}"
     if not c.glob:
         yield "--glob must not be empty"

@@ -34,22 +34,31 @@ from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_o
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.models import read_fitted
-from fruits_p8.io.output import ERRORS, FEATURES, REPORT, dumps_report, open_output
+from fruits_p8.io.output import (
+    ERRORS,
+    FEATURES,
+    RUN_JSON,
+    LocalOutput,
+    S3Output,
+    dumps_report,
+    open_output,
+)
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.io.s3 import S3Settings, download
+from fruits_p8.io.storage import storage_for
 from fruits_p8.progress import ImageTally, SparkProgress
 from fruits_p8.reduce import Reducer, check_k
 from fruits_p8.reduce.moments import fit_in_results
 from fruits_p8.reduce.pca import cumulative_variance
 from fruits_p8.reduce.saved import (
     MADE_BY,
-    MODEL_DIR,
     MadeBy,
     SavedModel,
     read_saved,
     spark_pipeline,
 )
 from fruits_p8.run_report import Timings, explained_variance_section, versions
+from fruits_p8.schema import MODEL_DIR
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +102,12 @@ def executors_run_bfloat16_natively(spark) -> bool | None:
         lambda _: cpu_runs_bfloat16_natively()).collect()[0]
 
 
-def choose_io(spark, uri: str, mode: str) -> str:
-    """How to move data for `uri`: local paths always through Spark; s3:// through Spark
-    where its Hadoop layer can open it (EMRFS, S3A), else through boto3 (or as forced)."""
-    if not is_s3(uri):
-        return "spark"
-    if mode != "auto":
-        return mode
-    from fruits_p8.io.s3_spark import spark_has_filesystem
-
-    return "spark" if spark_has_filesystem(spark, uri) else "boto3"
-
-
 def load_images(spark, config: RunConfig, root: str | None = None):
     """The input images as (path, label, content, length, modificationTime), and their count."""
     settings = s3_settings(config)
     root = root or resolve_input(config.input, settings)
     images = read_images(spark, root, config.glob, config.limit,
-                         choose_io(spark, root, config.io), settings)
+                         storage_for(root, settings, spark, config.io))
     if images.count == 0:
         raise InputError(f"no file matching {config.glob!r} under {config.input}")
     return images.frame, images.count
@@ -161,12 +158,12 @@ def spread(frame, partitions: int):
 
 
 @dataclass(frozen=True)
-class Plan:
+class Checked:
     """What preflight resolved: where to read, where to write, which backbone, and the
     saved model to apply (--fitted) if any."""
 
     root: str
-    output: object
+    output: LocalOutput | S3Output
     backbone: Backbone
     fitted: SavedModel | None = None
 
@@ -186,7 +183,7 @@ def check_apart(root: str, output: str) -> None:
     raise UsageError(f"--output {output} {where}; choose an output outside the input")
 
 
-def preflight(config: RunConfig) -> Plan:
+def preflight(config: RunConfig) -> Checked:
     """Checks that need no Spark and no images: input and output apart, output replaceable
     (and not being written by another run), model, k, input location, the fitted model.
 
@@ -197,7 +194,7 @@ def preflight(config: RunConfig) -> Plan:
     """
     settings = s3_settings(config)
     root = resolve_input(config.input, settings)
-    output = open_output(config.output, settings, via="boto3")
+    output = open_output(config.output, settings, config.io)
     check_apart(root, output.uri if is_s3(output.uri) else str(output.root.resolve()))
     output.check(config.overwrite or config.incremental)
     backbone = get_backbone(config.model)
@@ -208,7 +205,7 @@ def preflight(config: RunConfig) -> Plan:
     if config.fitted is not None:
         fitted = read_fitted(config.fitted, settings)
         check_fitted(fitted, config, backbone)
-    return Plan(root, output, backbone, fitted)
+    return Checked(root, output, backbone, fitted)
 
 
 def check_fitted(fitted: SavedModel, config: RunConfig, backbone: Backbone) -> None:
@@ -232,13 +229,13 @@ def made_by(config: RunConfig, weights: Weights, backbone: Backbone) -> MadeBy:
 
 def run(
     config: RunConfig, spark=None, environ: MutableMapping[str, str] | None = None,
-    plan: Plan | None = None,
+    checked: Checked | None = None,
 ) -> RunResult:
     """Run the whole chain; starts (and stops) a local session when `spark` is None.
 
     Mistakes that need no images (missing input, existing output, k above the feature count,
     unknown model, unreachable bucket, an unreadable --fitted model) are reported before
-    Spark starts; a caller that ran `preflight(config)` itself passes its `plan`.
+    Spark starts; a caller that ran `preflight(config)` itself passes its result as `checked`.
 
     Fit on one folder, then project another into the same basis:
 
@@ -253,7 +250,7 @@ def run(
     >>> applied.rows, applied.report["pca"]["basis"] == f"--fitted {tmp / 'fit'}"
     (20, True)
     """
-    plan = plan or preflight(config)
+    checked = checked or preflight(config)
     own_session = spark is None
     if own_session:
         from fruits_p8.spark import build_session
@@ -261,8 +258,8 @@ def run(
         spark = build_session(config.master, environ if environ is not None else os.environ,
                               config.cache_dir, config.spark_conf)
     try:
-        with plan.output.leased(config.overwrite or config.incremental):
-            return _run(config, plan, spark)
+        with checked.output.leased(config.overwrite or config.incremental):
+            return _run(config, checked, spark)
     finally:
         if own_session:
             spark.stop()
@@ -287,22 +284,21 @@ class Basis:
     passes: int = 0
 
 
-def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
+def _run(config: RunConfig, checked: Checked, spark) -> RunResult:
     timings = Timings()
-    output = plan.output
-    output.via = choose_io(spark, output.uri, config.io)
+    output = checked.output
     with timings.stage("list"):
-        images, files = load_images(spark, config, plan.root)
+        images, files = load_images(spark, config, checked.root)
         log.info("%d files match %r under %s", files, config.glob, config.input)
-    if config.k is not None and plan.fitted is None:
-        check_k(config.k, plan.backbone.feature_dim, files)
+    if config.k is not None and checked.fitted is None:
+        check_k(config.k, checked.backbone.feature_dim, files)
     with timings.stage("load_weights"):
         backbone, weights = load_backbone_weights(config)
     making = made_by(config, weights, backbone)
     basis = None
-    if plan.fitted is not None:
-        check_same_features(plan.fitted, making, f"--fitted {config.fitted}")
-        basis = Basis(plan.fitted, f"--fitted {config.fitted}")
+    if checked.fitted is not None:
+        check_same_features(checked.fitted, making, f"--fitted {config.fitted}")
+        basis = Basis(checked.fitted, f"--fitted {config.fitted}")
     if config.precision == "bfloat16" and executors_run_bfloat16_natively(spark) is False:
         log.warning("--precision bfloat16: the executors' CPU has no AVX512-BF16 or AMX, so "
                     "bfloat16 is emulated there and slower than float32")
@@ -428,10 +424,10 @@ def write_output(config: RunConfig, output, featurized: Featurized, good, basis:
                 output.write_empty(ERRORS)
             model = basis.model
             output.write_spark_ml(MODEL_DIR, spark_pipeline(model.mean, model.std, model.axes,
-                                                            model.explained))
+                                                            model.explained), good.sparkSession)
             output.write_text(f"{MODEL_DIR}/{MADE_BY}", model.made_by.to_json())
         content = report()
-        output.write_text(REPORT, dumps_report(content))
+        output.write_text(RUN_JSON, dumps_report(content))
         output.commit(replace_ok)
     except BaseException:
         output.abort()

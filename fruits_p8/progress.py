@@ -1,6 +1,6 @@
 """Progress lines for long Spark jobs: tasks from the driver's status tracker, images from
 the counts the featurizer's tasks send as they go (an accumulator reaches the driver only
-when its task ends, ~2,000 images later)."""
+when its task ends, thousands of images later)."""
 
 from __future__ import annotations
 

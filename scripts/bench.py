@@ -8,7 +8,8 @@ Without --input the images are drawn (fruits_p8.sample) under --data; with --inp
 *.jpg under that folder is benchmarked (or the first --images in path order), read only.
 
 Prints a table and writes the same figures as JSON (bench-results/latest.json and a
-timestamped copy) for comparison across commits. Everything runs in one process tree:
+timestamped copy) for comparison across commits (bench_report.py: the table, the JSON and
+the accuracy check; this script measures). Everything runs in one process tree:
 this script, its Spark JVM and Python workers, and the child processes of the limit.
 
 Figures:
@@ -36,7 +37,6 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing as mp
 import os
@@ -54,8 +54,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_report import compare_outputs, median_run, table, write_results  # noqa: E402
+
 from fruits_p8 import pipeline  # noqa: E402
 from fruits_p8.config import DEFAULT_K, RunConfig, default_cache_dir  # noqa: E402
+from fruits_p8.features.backbones import BACKBONES  # noqa: E402
 from fruits_p8.sample import STYLES, make_sample  # noqa: E402
 
 # ---------------------------------------------------------------------------------- memory
@@ -198,10 +201,11 @@ def combined_limit(before: dict, after: dict) -> dict:
 
 # ------------------------------------------------------------------------ first result
 
-def first_result(root: Path, model: str, cache: Path, cores: int) -> float:
+def first_result(root: Path, model: str, cache: Path, cores: int, scratch: Path) -> float:
     """Wall seconds of a fresh `fruits-p8 run --limit 64` (JVM, workers and model all cold):
-    how long a user waits for a first look at real features."""
-    out = root.parent / "first-result"
+    how long a user waits for a first look at real features. Its output goes under
+    `scratch` (--data), never beside a user's --input."""
+    out = scratch / "first-result"
     begin = time.perf_counter()
     subprocess.run([sys.executable, "-m", "fruits_p8", "--log-level", "WARNING", "run",
                     "--input", str(root), "--output", str(out), "--overwrite", "--limit", "64",
@@ -344,40 +348,6 @@ def bfloat16_runs(spark, config: RunConfig, sampler: MemorySampler, warm_runs: i
             "pipeline_warm": median_run(runs), "accuracy": accuracy}
 
 
-def _columns(output: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    """paths, labels, features and pca of an output's feature rows, in path order."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(output / "features", columns=["path", "label", "features", "pca"])
-    table = table.sort_by("path")
-
-    def matrix(name: str) -> np.ndarray:
-        column = table.column(name).combine_chunks()
-        return column.flatten().to_numpy().reshape(len(table), -1)
-
-    return (table.column("path").to_pylist(), table.column("label").to_pylist(),
-            matrix("features"), matrix("pca"))
-
-
-def compare_outputs(reference: Path, other: Path) -> dict:
-    """The accuracy check of one output's features against another's, same images."""
-    from fruits_p8.features.precision import agreement, nearest_neighbour_accuracy
-
-    paths, labels, features, pca = _columns(reference)
-    other_paths, _, other_features, other_pca = _columns(other)
-    if paths != other_paths:
-        raise SystemExit(f"{reference} and {other} do not hold the same images")
-    found = agreement(features, other_features)
-    return {
-        "rows": found.rows,
-        "median_relative_difference": round(found.median_relative, 4),
-        "max_relative_difference": round(found.max_relative, 4),
-        "min_cosine": round(found.min_cosine, 5),
-        "nn_accuracy_pca_float32": round(nearest_neighbour_accuracy(pca, labels), 4),
-        "nn_accuracy_pca_bfloat16": round(nearest_neighbour_accuracy(other_pca, labels), 4),
-    }
-
-
 def bench_images(folder: Path | None, images: int | None,
                  data: Path) -> tuple[Path, int, int | None]:
     """Where the bench reads, how many images, and the pipeline's --limit: a user's folder
@@ -395,12 +365,6 @@ def bench_images(folder: Path | None, images: int | None,
     return folder.resolve(), count, count if count < files else None
 
 
-def median_run(runs: list[dict]) -> dict:
-    """The run with the median end-to-end time (the lower middle one for an even count):
-    a warm session still speeds up from run to run as the JVM compiles more code."""
-    return sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -412,8 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="images to generate and process (rounded up to 6 labels) "
                         "[default: 2100]; with --input, the first N files in path order "
                         "[default: all]")
-    parser.add_argument("--model", default="efficientnet_lite0",
-                        choices=["efficientnet_lite0", "mobilenet_v2"])
+    parser.add_argument("--model", default="efficientnet_lite0", choices=list(BACKBONES))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit-seconds", type=float, default=10.0)
@@ -443,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                      "model": args.model,
                      "batch_size": args.batch_size,
                      "date": datetime.now(UTC).isoformat(timespec="seconds")}
-    results["first_result_s"] = first_result(root, args.model, cache, args.cores)
+    results["first_result_s"] = first_result(root, args.model, cache, args.cores, args.data)
     print(f"first result (64 images, cold process): {results['first_result_s']} s", flush=True)
     precisions = ["float32"] + ([] if args.skip_bfloat16 else ["bfloat16"])
     before = {}
@@ -502,87 +465,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(table(results))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = json.dumps(results, indent=2) + "\n"
-    (args.out / "latest.json").write_text(text)
-    (args.out / f"bench-{stamp}.json").write_text(text)
-    print(f"\nfigures written to {args.out / 'latest.json'}")
+    print(f"\nfigures written to {write_results(results, args.out)}")
     return 0
-
-
-def table(r: dict) -> str:
-    limit = r["limit"]["images_per_s"]
-    rows = [("limit: CNN forward alone, pre-decoded", limit, None, "")]
-    warm_runs = r["pipeline_warm_runs"]
-    warm_label = f"pipeline end to end, warm (median of {len(warm_runs)})"
-    for key, label in (("pipeline_cold", "pipeline end to end, cold session"),
-                       ("pipeline_warm", warm_label)):
-        run = r[key]
-        rows.append((label, run["images_per_s"], None, f"{run['seconds']:.1f} s"))
-        rows.append(("  featurize stage", run["featurize_images_per_s"],
-                     None, f"{run['featurize_s']:.1f} s"))
-    q = r["scaling_quarter_warm"]
-    rows.append((f"pipeline warm, {q['images']} images", q["images_per_s"], None,
-                 f"{q['seconds']:.1f} s"))
-    if "bfloat16" in r:
-        bf = r["bfloat16"]
-        rows.append(("limit, bfloat16: CNN forward alone", bf["limit"]["images_per_s"], None,
-                     f"{bf['limit']['images_per_s'] / limit:.2f} x the float32 limit"))
-        run, own = bf["pipeline_warm"], bf["limit"]["images_per_s"]
-        rows.append(("pipeline warm, --precision bfloat16", run["images_per_s"], None,
-                     f"{run['seconds']:.1f} s; {run['images_per_s'] / own:.2f} x the bfloat16 "
-                     "limit"))
-        rows.append(("  featurize stage", run["featurize_images_per_s"], None,
-                     f"{run['featurize_s']:.1f} s; {run['featurize_images_per_s'] / own:.2f} x "
-                     "the bfloat16 limit"))
-    if "predict_batch_udf" in r:
-        b = r["predict_batch_udf"]
-        rows.append(("predict_batch_udf (featurize only)", b["images_per_s"], None,
-                     f"{b['seconds']:.1f} s"))
-    if "reference_style" in r:
-        b = r["reference_style"]
-        rows.append(("reference-style (3 actions, no persist)", b["images_per_s"], None,
-                     f"{b['seconds']:.1f} s, CNN x{b['cnn_passes']}"))
-    lines = [f"{'':44s} {'images/s':>9s} {'x limit':>8s}  note",
-             "-" * 80]
-    for label, rate, _, note in rows:
-        lines.append(f"{label:44s} {rate:9.1f} {rate / limit:8.2f}  {note}")
-    cold, warm = r["pipeline_cold"], r["pipeline_warm"]
-    lines += [
-        "-" * 80,
-        f"limit: the higher of {r['limit']['before']} (before the pipeline) and "
-        f"{r['limit']['after']} (after); layouts (processes x threads): "
-        f"{r['limit']['layouts']}",
-        "warm runs, end to end / featurize images/s: " + ", ".join(
-            f"{w['images_per_s']:.1f} / {w['featurize_images_per_s']:.1f}" for w in warm_runs),
-        f"session start {r['session_start_s']} s; first result (fresh `fruits-p8 run --limit "
-        f"64`) {r['first_result_s']} s",
-        f"CNN images {warm['cnn_images']} for {warm['images']} rows; model builds cold "
-        f"{cold['model_builds']}, warm {warm['model_builds']}",
-        f"seconds per 1000 images, warm: {1000 * warm['seconds'] / warm['images']:.2f} "
-        f"({warm['images']} images) vs {1000 * q['seconds'] / q['images']:.2f} "
-        f"({q['images']} images)",
-        f"peak RSS MiB (cold run): {cold['memory_mib']}",
-        f"peak RSS MiB (warm, {warm['images']} images): {warm['memory_mib']}",
-        f"peak RSS MiB (warm, {q['images']} images): {q['memory_mib']}",
-    ]
-    if "bfloat16" in r:
-        bf, a = r["bfloat16"], r["bfloat16"]["accuracy"]
-        lines += [
-            "bfloat16 warm runs, end to end / featurize images/s: " + ", ".join(
-                f"{w['images_per_s']:.1f} / {w['featurize_images_per_s']:.1f}"
-                for w in bf["pipeline_warm_runs"]),
-            f"bfloat16 limit: the higher of {bf['limit']['before']} and {bf['limit']['after']}; "
-            f"layouts {bf['limit']['layouts']}",
-            f"bfloat16 features against float32 ({a['rows']} images): relative difference "
-            f"median {100 * a['median_relative_difference']:.1f} %, max "
-            f"{100 * a['max_relative_difference']:.1f} %; min cosine {a['min_cosine']}",
-            f"1-NN label accuracy on pca (leave one out): float32 "
-            f"{100 * a['nn_accuracy_pca_float32']:.2f} %, bfloat16 "
-            f"{100 * a['nn_accuracy_pca_bfloat16']:.2f} %",
-        ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

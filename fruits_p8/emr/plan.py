@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fruits_p8 import __version__
 from fruits_p8.errors import UsageError
+from fruits_p8.schema import DEFAULT_REGION
 from fruits_p8.spark import OUTPUT_SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ class EmrSettings:
     input: str
     output: str
     prefix: str = "fruits_p8"
-    region: str = "eu-west-3"
+    region: str = DEFAULT_REGION
     release: str | None = None
     instance_type: str | None = None
     core_instance_type: str | None = None

@@ -24,6 +24,7 @@ from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
 from fruits_p8.progress import TallyAddress, send_tally
 from fruits_p8.reduce.moments import Moments
+from fruits_p8.schema import FEATURIZED_COLUMNS
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -49,13 +50,13 @@ def compile_forward(
     precision: str = DEFAULT_PRECISION,
 ) -> Forward:
     """uint8 pixels (n, h, w, 3) -> float32 features (n, d), graph-compiled once,
-    with BatchNorm folded into the convolutions (same outputs to float rounding, ~2x faster),
+    with BatchNorm folded into the convolutions (same outputs to float rounding, fewer ops),
     computed in `precision` (see fruits_p8.features.precision).
 
     Pixels of the input size go straight in; smaller images are upscaled in the graph
     (bilinear, rounded to whole pixel values as PIL would give them). The batch dimension is
     left open: a partition's last, partial batch runs at its own size instead of being padded
-    (measured: no slower than a fixed shape on CPU).
+    (no slower than a fixed shape on CPU: docs/performance.md).
     """
     tf = import_tensorflow()
 
@@ -191,8 +192,7 @@ def _run_batch(forward: Forward, images: list[tuple[int, np.ndarray]], batch_siz
         stats.report(stats.images)
 
 
-ADDED = (("digest", pa.string(), "string"), ("features", pa.list_(pa.float32()), "array<float>"),
-         ("error_kind", pa.string(), "string"), ("error", pa.string(), "string"))
+ADDED = FEATURIZED_COLUMNS
 
 
 def _output_batch(record: pa.RecordBatch, digests: list, features: np.ndarray, kinds: list,

@@ -1,9 +1,8 @@
 """The arithmetic a CNN runs in: float32 (exact reference features) or bfloat16 (faster).
 
-bfloat16 keeps float32's range with an 8-bit mantissa; the features move by ~3 % (relative
-norm) from float32's. Its speed depends on the CPU: 1.7× float32's on this project's AMD Zen 5
-(AVX512-BF16), slower than float32 on the project's earlier machine (AVX512-BF16 too, no AMX),
-and emulated, so slower, on CPUs without native bfloat16 instructions: measure (`make bench`).
+bfloat16 keeps float32's range with an 8-bit mantissa, so the features move a little from
+float32's. Whether it is faster depends on the CPU (native bfloat16 instructions or not): measure
+with `make bench`; the figures of this project's machines are in docs/performance.md.
 """
 
 from __future__ import annotations

@@ -100,8 +100,8 @@ def decode_rgb(data: bytes, size: int) -> np.ndarray:
 
 def decode_for_cnn(data: bytes, size: int) -> np.ndarray:
     """Bytes -> uint8 RGB for a CNN of input `size`: an image no wider and no taller than
-    `size` keeps its own shape (the compiled model upscales it in the graph, ~0.38 ms/image
-    less worker CPU than PIL: measured); a larger one is downscaled here, with PIL's
+    `size` keeps its own shape (the compiled model upscales it in the graph, cheaper than
+    PIL on the worker: docs/performance.md); a larger one is downscaled here, with PIL's
     antialiasing, so that no batch holds full-size photos."""
     image = open_image(data)
     width, height = image.size

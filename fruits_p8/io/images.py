@@ -9,8 +9,7 @@ from pathlib import Path
 from fruits_p8.errors import InputError
 from fruits_p8.io.paths import label_from_path, parse_location, path_from_uri
 from fruits_p8.io.s3 import S3Settings, check_bucket
-
-IMAGE_COLUMNS = ("path", "label", "content", "length", "modificationTime")
+from fruits_p8.schema import IMAGE_COLUMNS
 
 
 def resolve_input(path: str, settings: S3Settings | None = None) -> str:
@@ -49,8 +48,7 @@ def with_labels(spark, df, paths: list[str], root: str):
 
 def input_files(frame) -> list[str]:
     """The files a file-source DataFrame reads, as Spark's encoded URIs, fetched from the JVM
-    in one call: list(frame.inputFiles()) makes one py4j round trip per file (~0.3-1 s per
-    8,400 files)."""
+    in one call: list(frame.inputFiles()) makes one py4j round trip per file."""
     jvm = frame.sparkSession.sparkContext._jvm
     joined = jvm.org.apache.hadoop.util.StringUtils.join("\0", frame._jdf.inputFiles())
     return joined.split("\0") if joined else []
@@ -85,9 +83,8 @@ def skipped_by_scan(files, listed: list[str], root: str) -> list[tuple[str, str]
     """The listed files that binaryFile's scan leaves out, with why: zero-byte files
     ("empty") and, locally, files this process may not read ("unreadable").
 
-    Local inputs: a stat per file (~2 µs each). Elsewhere: the scanned paths are collected,
-    one task per core, not one per scan partition (~32 small files each): 0.9 -> 0.25 s
-    for 8,400 files; the stat saves that job too (0.2-0.3 s warm, ~1.4 s in a new session).
+    Local inputs: a stat per file, no Spark job. Elsewhere: the scanned paths are
+    collected, one task per core rather than one per scan partition (docs/performance.md).
     """
     if parse_location(root, decode=False).is_local:
         return _local_problems(listed)
@@ -105,34 +102,30 @@ class ImageFiles:
     count: int
 
 
-def read_images(
-    spark,
-    root: str,
-    glob: str = "*.jpg",
-    limit: int | None = None,
-    via: str = "spark",
-    settings: S3Settings | None = None,
-) -> ImageFiles:
-    """Every file under `root` (recursively) whose name matches `glob`, with its label.
-
-    via="spark": Spark's binaryFile source (local paths, hdfs://, s3:// through EMRFS). Its
-    scan skips zero-byte files and files it may not read; they are added back here (empty
-    content, or none) so that they come out as error rows instead of vanishing.
-    via="boto3": the driver lists an s3:// root and the executors fetch the objects.
-    With `limit`, the first files in path order are kept.
+def read_images(spark, root: str, glob: str = "*.jpg", limit: int | None = None,
+                storage=None) -> ImageFiles:
+    """Every file under `root` (recursively) whose name matches `glob`, with its label, read
+    through `storage` (storage.storage_for(root) by default). With `limit`, the first files
+    in path order are kept.
 
     >>> from fruits_p8 import EMBEDDED_SAMPLE, read_images
     >>> images = read_images(spark, str(EMBEDDED_SAMPLE))
     >>> images.count, images.frame.select("label").distinct().count()
     (360, 18)
     """
+    if storage is None:
+        from fruits_p8.io.storage import storage_for
+
+        storage = storage_for(root)
+    return storage.scan_images(spark, root, glob, limit)
+
+
+def scan_binary_files(spark, root: str, glob: str, limit: int | None) -> ImageFiles:
+    """read_images through Spark's binaryFile source (local paths, hdfs://, s3:// through
+    EMRFS or S3A). Its scan skips zero-byte files and files it may not read; they are added
+    back here (empty content, or none) so that they come out as error rows instead of
+    vanishing."""
     from pyspark.sql import functions as F
-
-    if via == "boto3":
-        from fruits_p8.io.s3_spark import read_images_boto3
-
-        frame, count = read_images_boto3(spark, root, glob, limit, settings or S3Settings())
-        return ImageFiles(frame.select(*IMAGE_COLUMNS), count)
 
     files = (
         spark.read.format("binaryFile")

@@ -6,7 +6,8 @@ from fruits_p8.errors import FittedModelError
 from fruits_p8.io.output import open_output
 from fruits_p8.io.paths import parse_location
 from fruits_p8.io.s3 import S3Settings
-from fruits_p8.reduce.saved import MODEL_DIR, SavedModel, read_saved
+from fruits_p8.reduce.saved import SavedModel, read_saved
+from fruits_p8.schema import MODEL_DIR
 
 
 def read_fitted(uri: str, settings: S3Settings | None = None) -> SavedModel:
@@ -25,8 +26,7 @@ def read_fitted(uri: str, settings: S3Settings | None = None) -> SavedModel:
     if loc.parts and loc.parts[-1] == MODEL_DIR:
         candidates.insert(0, candidates[0].rsplit("/", 1)[0])
     for where in candidates:
-        files = open_output(where, settings or S3Settings(), via="boto3").read_folder(
-            MODEL_DIR)
+        files = open_output(where, settings or S3Settings()).read_folder(MODEL_DIR)
         if files is not None:
             return read_saved(files, f"{where}/{MODEL_DIR}")
     raise FittedModelError(f"no fitted model at {uri}: give the folder of a finished "

@@ -22,30 +22,16 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import pyarrow as pa
-
 from fruits_p8 import __version__
 from fruits_p8.errors import StorageError, UsageError, UserError
 from fruits_p8.io.lease import Lease, LocalLeaseStore, S3LeaseStore
-from fruits_p8.io.ownership import (
-    ERRORS,
-    FEATURES,
-    MARKER,
-    SUCCESS,
-    check_replaceable,
-    foreign_files,
-    marker_text,
-    output_state,
-)
-from fruits_p8.io.ownership import RUN_JSON as REPORT
-from fruits_p8.io.parts import BatchFunction, FolderSink, write_empty, write_parts
+from fruits_p8.io.ownership import check_replaceable, foreign_files, marker_text, output_state
 from fruits_p8.io.paths import is_s3, local_path, split_s3
 from fruits_p8.io.s3 import (
     FOLDER_MARKER,
@@ -55,43 +41,13 @@ from fruits_p8.io.s3 import (
     list_prefix,
     storage_error,
 )
-from fruits_p8.reduce.projection import Projection
+from fruits_p8.io.storage import LocalFiles, LocalStorage, Projection, Storage, storage_for
+from fruits_p8.schema import ARROW_SCHEMAS, COLUMNS, ERRORS, FEATURES, MARKER, RUN_JSON, SUCCESS
 
 log = logging.getLogger(__name__)
 STAGING, BACKUP, LEASE = ".incomplete-", ".replaced-", ".lease"
-# Provenance after the payload: file size and time identify unchanged inputs (--incremental),
-# digest (sha256 of the bytes) finds duplicate files.
-_PROVENANCE = [("length", pa.int64()), ("modificationTime", pa.timestamp("us", tz="UTC")),
-               ("digest", pa.string())]
-ARROW_SCHEMAS = {
-    FEATURES: pa.schema([("path", pa.string()), ("label", pa.string()),
-                         ("features", pa.list_(pa.float32())), ("pca", pa.list_(pa.float32())),
-                         *_PROVENANCE]),
-    ERRORS: pa.schema([("path", pa.string()), ("label", pa.string()),
-                       ("error_kind", pa.string()), ("error", pa.string()), *_PROVENANCE]),
-}
-COLUMNS = {name: tuple(schema.names) for name, schema in ARROW_SCHEMAS.items()}
-
-
-def spark_parquet_options(schema: pa.Schema) -> dict[str, str]:
-    """Spark writer options that keep dictionary encoding to `parts.dictionary_columns`:
-    parquet-mr built a float dictionary for every page, then dropped it (~0.25 s per 2,100
-    rows, ~10 % larger files, measured)."""
-    return {f"parquet.enable.dictionary#{f.name}.list.element": "false"
-            for f in schema if pa.types.is_list(f.type)}
-
-
-def write_parquet(df, name: str, path: str, projection: Projection | None = None) -> None:
-    """`df`'s columns of dataset `name` (plus the `projection`'s), written by Spark's Parquet
-    writer under `path`: for filesystems only the JVM can open (EMRFS, S3A, HDFS)."""
-    if projection is not None:
-        df = projection.transform(df)
-    df.select(*COLUMNS[name]).write.options(**spark_parquet_options(ARROW_SCHEMAS[name])) \
-        .parquet(path)
-
-
-def prepare(projection: Projection | None) -> BatchFunction | None:
-    return None if projection is None else projection.transform_batch
+__all__ = ["ARROW_SCHEMAS", "COLUMNS", "ERRORS", "FEATURES", "RUN_JSON", "LocalOutput",
+           "S3Output", "open_output", "dumps_report"]
 
 
 def _run_id() -> str:
@@ -157,8 +113,8 @@ class _Output:
         """ownership.output_state of a location (the output by default)."""
         files = self.files(where) if files is None else files
         legacy = None
-        if MARKER not in files and REPORT in files:
-            legacy = _json_or_none(self._read(where or self.uri, REPORT))
+        if MARKER not in files and RUN_JSON in files:
+            legacy = _json_or_none(self._read(where or self.uri, RUN_JSON))
         return output_state(files, legacy)
 
     def new_lease(self) -> Lease:
@@ -248,7 +204,7 @@ class _Output:
         """run.json of the finished output (None if there is none)."""
         if self.state() != "finished":
             return None
-        return _json_or_none(self._read(self.uri, REPORT))
+        return _json_or_none(self._read(self.uri, RUN_JSON))
 
     def read_folder(self, folder: str) -> dict[str, bytes] | None:
         """The files under `folder` of the finished output (relative to it -> bytes); None
@@ -263,22 +219,34 @@ class _Output:
     def write_text(self, name: str, text: str) -> None:
         raise NotImplementedError
 
-    def write_spark_ml(self, name: str, model) -> None:
+    def write_spark_ml(self, name: str, model, spark) -> None:
         """A Spark ML writable (the fitted PipelineModel) saved as folder `name` of the
-        staging."""
+        staging, through the output's Storage."""
+        self.storage(spark).write_spark_ml(model, self._staged(name))
+
+    # datasets, through the output's Storage
+    def storage(self, spark=None) -> Storage:
+        """How this output's datasets move (storage.storage_for)."""
         raise NotImplementedError
 
+    def _staged(self, name: str) -> str:
+        """Where dataset `name` goes in this run's staging location."""
+        return f"{self.staging}/{name}"
 
-def save_through_driver(model, put) -> None:
-    """Save a Spark ML model in a driver-side temporary folder, then `put(relative, bytes)`
-    each of its files (checksums left out): for stores Spark cannot write. The model's data
-    is written by a task, so the driver's folder must be the executors' (local Spark)."""
-    with tempfile.TemporaryDirectory(prefix="fruits-p8-model-") as folder:
-        model.write().save(f"file://{folder}/m")
-        top = Path(folder) / "m"
-        for path in sorted(top.rglob("*")):
-            if path.is_file() and not path.name.endswith(".crc"):
-                put(path.relative_to(top).as_posix(), path.read_bytes())
+    def write_dataset(self, name: str, df, projection: Projection | None = None) -> None:
+        """Dataset `name` from `df` (+ the `projection` column), into the staging location."""
+        self.storage(df.sparkSession).write_dataset(df, ARROW_SCHEMAS[name], self._staged(name),
+                                                    projection)
+
+    def write_empty(self, name: str) -> None:
+        """Dataset `name` with no rows, put from the driver without a Spark job."""
+        self.storage().write_empty(ARROW_SCHEMAS[name], self._staged(name))
+
+    def read_dataset(self, spark, name: str):
+        """A dataset of the finished output (None if there is none)."""
+        if self.state() != "finished":
+            return None
+        return self.storage(spark).read_dataset(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name])
 
 
 @dataclass
@@ -287,7 +255,6 @@ class LocalOutput(_Output):
 
     root: Path
     run_id: str = field(default_factory=_run_id)
-    via: str = "spark"
 
     @property
     def uri(self) -> str:
@@ -356,35 +323,19 @@ class LocalOutput(_Output):
         self.staging.mkdir()
         super().begin()
 
-    def write_dataset(self, name: str, df, projection: Projection | None = None) -> None:
-        """Dataset `name` from `df` (+ the `projection` column), written by the tasks."""
-        write_parts(df, ARROW_SCHEMAS[name], self._sink(name), prepare(projection))
+    def storage(self, spark=None) -> Storage:
+        return LocalStorage()
 
-    def write_empty(self, name: str) -> None:
-        """Dataset `name` with no rows, written here without a Spark job."""
-        write_empty(ARROW_SCHEMAS[name], self._sink(name))
-
-    def _sink(self, name: str) -> FolderSink:
-        return FolderSink(str(self.staging.resolve() / name))
-
-    def read_dataset(self, spark, name: str):
-        """A dataset of the finished output (None if there is none)."""
-        if self.state() != "finished":
-            return None
-        return spark.read.parquet(str(self.root / name))
+    def _staged(self, name: str) -> str:
+        return str(self.staging.resolve() / name)
 
     def publish(self, name: str, data: bytes) -> None:
         """Add a derived file (the HTML report) to the finished output."""
-        target = self.root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        FolderSink(str(target.parent)).put(target.name, data)
+        LocalFiles().put(str(self.root / name), data)
 
     def write_text(self, name: str, text: str) -> None:
         (self.staging / name).parent.mkdir(parents=True, exist_ok=True)
         (self.staging / name).write_text(text, encoding="utf-8")
-
-    def write_spark_ml(self, name: str, model) -> None:
-        model.write().save(f"file://{self.staging.resolve() / name}")
 
     def commit(self, replace: bool) -> None:
         """Mark the staging folder complete and rename it into place; the old output is
@@ -409,12 +360,15 @@ class LocalOutput(_Output):
 
 @dataclass
 class S3Output(_Output):
-    """An output prefix in S3, written by Spark (EMRFS) or by executors through boto3."""
+    """An output prefix in S3: the driver commits through boto3; the datasets move through
+    Spark's S3 filesystem where it has one, else through boto3 in the tasks (`io`: as
+    RunConfig.io)."""
 
     uri: str
     settings: S3Settings
-    via: str = "boto3"
+    io: str = "auto"
     run_id: str = field(default_factory=_run_id)
+    _storage: Storage | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.uri = self.uri.rstrip("/")
@@ -439,7 +393,7 @@ class S3Output(_Output):
 
     @cached_property
     def client(self):
-        """One boto3 client for the driver's requests (a new one per request costs ~10 ms)."""
+        """One boto3 client for the driver's requests: making one per request is slow."""
         return self.settings.client()
 
     def _lease_store(self) -> S3LeaseStore:
@@ -505,34 +459,15 @@ class S3Output(_Output):
         if drop_source:
             self._remove(source)
 
-    def write_dataset(self, name: str, df, projection: Projection | None = None) -> None:
-        """Dataset `name` from `df` (+ the `projection` column): by Spark's writer, or by
-        the tasks through boto3."""
-        target = f"{self.staging}/{name}"
-        if self.via == "spark":
-            write_parquet(df, name, target, projection)
-        else:
-            from fruits_p8.io.s3_spark import S3Sink
-
-            write_parts(df, ARROW_SCHEMAS[name], S3Sink(self.settings, target),
-                        prepare(projection))
-
-    def write_empty(self, name: str) -> None:
-        """Dataset `name` with no rows, put through boto3 without a Spark job."""
-        from fruits_p8.io.s3_spark import S3Sink
-
-        write_empty(ARROW_SCHEMAS[name], S3Sink(self.settings, f"{self.staging}/{name}"))
-
-    def read_dataset(self, spark, name: str):
-        """A dataset of the finished output (None if there is none)."""
-        if self.state() != "finished":
-            return None
-        if self.via == "spark":
-            return spark.read.parquet(f"{self.uri}/{name}")
-        from fruits_p8.io.s3_spark import read_parquet_boto3
-
-        return read_parquet_boto3(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name],
-                                  self.settings)
+    def storage(self, spark=None) -> Storage:
+        """As _Output.storage, chosen once Spark is there to ask (the driver's single files
+        go through boto3 either way)."""
+        if self._storage is not None:
+            return self._storage
+        chosen = storage_for(self.uri, self.settings, spark, self.io)
+        if spark is not None:
+            self._storage = chosen
+        return chosen
 
     def publish(self, name: str, data: bytes) -> None:
         """Add a derived file (the HTML report) to the finished output."""
@@ -540,14 +475,6 @@ class S3Output(_Output):
 
     def write_text(self, name: str, text: str) -> None:
         self._put(f"{split_s3(self.staging)[1]}/{name}", text.encode())
-
-    def write_spark_ml(self, name: str, model) -> None:
-        if self.via == "spark":
-            model.write().save(f"{self.staging}/{name}")
-            return
-        prefix = f"{split_s3(self.staging)[1]}/{name}"
-        save_through_driver(model, lambda relative, data: self._put(f"{prefix}/{relative}",
-                                                                    data))
 
     def commit(self, replace: bool) -> None:
         """Copy the old objects aside, then replace them by the staged ones (_SUCCESS
@@ -608,10 +535,10 @@ class S3Output(_Output):
                                    f"{first.get('Code')} {first.get('Message', '')}".strip())
 
 
-def open_output(uri: str, settings: S3Settings, via: str):
+def open_output(uri: str, settings: S3Settings, io: str = "auto") -> LocalOutput | S3Output:
     """The output for a path or URI: LocalOutput for paths and file:, S3Output for s3://."""
     if is_s3(uri):
-        return S3Output(uri, settings, via)
+        return S3Output(uri, settings, io)
     return LocalOutput(Path(local_path(uri)).expanduser().absolute())
 
 

@@ -14,10 +14,7 @@ from collections.abc import Iterable
 
 from fruits_p8.errors import OutputExistsError
 from fruits_p8.io.s3 import FOLDER_MARKER
-
-FEATURES, ERRORS, RUN_JSON, SUCCESS, REPORT_DIR, MODEL_DIR = (
-    "features", "errors", "run.json", "_SUCCESS", "report", "model")
-MARKER = "_FRUITS_P8"
+from fruits_p8.schema import ERRORS, FEATURES, MARKER, MODEL_DIR, REPORT_DIR, RUN_JSON, SUCCESS
 
 _TOP_FILES = {RUN_JSON, SUCCESS, MARKER}
 _DATASET_FILE = re.compile(  # parts, markers, checksums, a writer's temporary files

@@ -1,26 +1,23 @@
 """Parquet written by the tasks themselves with pyarrow: one part file per partition.
 
-For outputs that need no Hadoop filesystem: local folders, and s3:// through boto3. Rows
+For outputs that need no Hadoop filesystem (storage.LocalStorage, storage.S3Storage): rows
 cross from the JVM to the Python workers once, as Arrow, get their last columns there
-(`prepare`: the PCA projection) and are written by pyarrow. Measured on 8,400 rows of
-1,280 features: ~0.65 s, against ~1.3 s for Spark ML's transform + Spark's Parquet writer.
+(`prepare`: the PCA projection) and are written by pyarrow into a Sink (storage.Folder),
+about twice as fast as Spark ML's transform + Spark's Parquet writer (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SUCCESS = "_SUCCESS"
+from fruits_p8.schema import SUCCESS
+
 BatchFunction = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 
@@ -30,24 +27,10 @@ class Sink(Protocol):
     def put(self, name: str, data: bytes) -> None: ...
 
 
-@dataclass(frozen=True)
-class FolderSink:
-    """Files in a local folder; each appears whole (written aside, then renamed)."""
-
-    folder: str
-
-    def put(self, name: str, data: bytes) -> None:
-        target = Path(self.folder) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{name}.{uuid.uuid4().hex[:8]}.tmp")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-
-
 def dictionary_columns(schema: pa.Schema) -> list[str]:
     """The columns worth Parquet's dictionary encoding: the scalar ones (labels, sizes repeat).
     Float arrays almost never repeat: their dictionary is built, then dropped, for nothing
-    (~0.25 s per 2,100 rows and ~10 % larger files, measured with Spark's writer)."""
+    (time and larger files: docs/performance.md)."""
     return [f.name for f in schema if not pa.types.is_list(f.type)]
 
 

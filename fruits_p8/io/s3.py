@@ -16,13 +16,14 @@ from datetime import datetime
 
 from fruits_p8.errors import StorageError
 from fruits_p8.io.paths import split_s3
+from fruits_p8.schema import DEFAULT_REGION
 
 
 @dataclass(frozen=True)
 class S3Settings:
     """Where S3 is: region and optional endpoint. No credentials here, by design."""
 
-    region: str = "eu-west-3"
+    region: str = DEFAULT_REGION
     endpoint_url: str | None = None
 
     def client(self):

@@ -22,9 +22,9 @@ from fruits_p8.report import data_quality_html, page, plots
 from fruits_p8.report.data_quality import assess
 from fruits_p8.report.quality import compare
 from fruits_p8.report.thumbnails import thumbnails
+from fruits_p8.schema import REPORT_DIR
 
 log = logging.getLogger(__name__)
-REPORT_DIR = "report"
 ERROR_EXAMPLES = 3
 
 

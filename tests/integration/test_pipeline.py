@@ -13,8 +13,9 @@ from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, ParameterError
 from fruits_p8.io import images
-from fruits_p8.io.output import FEATURES, write_parquet
+from fruits_p8.io.storage import write_parquet
 from fruits_p8.reduce import Reducer
+from fruits_p8.schema import ARROW_SCHEMAS, FEATURES
 from tests.conftest import TEST_SPLITS, TEST_STYLES, dictionary_encoded
 
 pytestmark = pytest.mark.spark
@@ -118,7 +119,8 @@ def test_sparks_own_writer_writes_the_same_dataset(default_run, spark, tmp_path)
     _, out = default_run
     features = spark.read.parquet(str(out / "features"))
     model = Reducer(k=5).fit(features, 1280, N_IMAGES)
-    write_parquet(features.drop("pca"), FEATURES, str(tmp_path / "spark"), model.projection)
+    write_parquet(features.drop("pca"), ARROW_SCHEMAS[FEATURES], str(tmp_path / "spark"),
+                  model.projection)
     ours = pq.read_table(out / "features").sort_by("path")
     theirs = pq.read_table(tmp_path / "spark").sort_by("path")
     assert theirs.column_names == ours.column_names

@@ -206,12 +206,12 @@ def test_emr_weights_in_s3_are_read_by_the_driver_whatever_the_scheme(capsys):
 
 
 def test_a_refusal_of_the_machine_is_one_line_and_exit_7(monkeypatch, capsys):
-    import fruits_p8.cli as cli
+    import fruits_p8.commands.run as run_commands
 
     def refuse(args):
         raise PermissionError(13, "Permission denied", "/data/.out.lease")
 
-    monkeypatch.setattr(cli, "cmd_run", refuse)
+    monkeypatch.setattr(run_commands, "cmd_run", refuse)
     assert main(["run"]) == 7
     assert capsys.readouterr().err == (
         "fruits-p8: error: Permission denied: /data/.out.lease\n")

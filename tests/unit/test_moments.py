@@ -90,7 +90,9 @@ def test_k_for_variance_is_the_smallest_k_reaching_the_target(ratios, target):
     k = k_for_variance(ratios, target)
     totals = cumulative_variance(ratios)
     assert 1 <= k <= len(ratios)
-    if totals[-1] >= target - 1e-9:
+    if totals[-1] <= 0:  # no variance at all (identical images): one component is kept
+        assert k == 1
+    elif totals[-1] >= target - 1e-9:
         assert totals[k - 1] >= target - 1e-9
         assert k == 1 or totals[k - 2] < target - 1e-9
     else:

@@ -180,5 +180,5 @@ def test_abort_removes_the_staging_folder(tmp_path):
 
 def test_an_s3_output_needs_a_folder_inside_the_bucket():
     with pytest.raises(UsageError, match="s3://bucket/features"):
-        open_output("s3://bucket/", S3Settings(), via="boto3")
-    assert open_output("s3://bucket/out", S3Settings(), via="boto3").prefix == "out"
+        open_output("s3://bucket/", S3Settings())
+    assert open_output("s3://bucket/out", S3Settings()).prefix == "out"
