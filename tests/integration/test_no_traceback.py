@@ -185,6 +185,11 @@ spark.stop()
 
 @pytest.mark.parametrize("daemon", ["pyspark.daemon", "default"])
 def test_a_partial_read_prints_no_worker_traceback(daemon, cache_dir, tmp_path):
+    import pyspark
+
+    if daemon == "pyspark.daemon" and int(pyspark.__version__.split(".")[0]) < 4:
+        pytest.skip("PySpark 3.5's daemon drops the worker's flush error silently: "
+                    "the traceback shows from PySpark 4 on (killWorkerOnFlushFailure)")
     script = tmp_path / "partial_read.py"
     script.write_text(PARTIAL_READ)
     root = Path(__file__).resolve().parents[2]
