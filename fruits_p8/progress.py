@@ -167,15 +167,17 @@ class ImageTally:
 class SparkProgress:
     """Context manager: logs the progress of the running Spark stages after `first` s, then
     every `interval` s; images as `tally` counts them once it hears from a task, else
-    estimated from the finished tasks."""
+    estimated from the finished tasks. The first line that can give a rate and an ETA is
+    logged as soon as it can (checked every `poll` s), not at the next interval."""
 
     def __init__(self, spark_context, name: str, items: int | None = None,
                  interval: float = 10.0, tally: ImageTally | None = None,
-                 first: float = 5.0) -> None:
+                 first: float = 5.0, poll: float = 0.5) -> None:
         self._tracker = spark_context.statusTracker()
         self._name, self._items, self._interval = name, items, interval
         self._tally = tally if tally is not None and tally.address is not None else None
         self._first = first
+        self._tick = min(poll, first, interval)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"progress-{name}", daemon=True)
         self._begin = 0.0
@@ -201,20 +203,23 @@ class SparkProgress:
         return done, total
 
     def _loop(self) -> None:
-        wait = self._first
-        while not self._stop.wait(wait):
-            wait = self._interval
+        due, rate_shown = self._first, False
+        while not self._stop.wait(self._tick):
+            elapsed = time.perf_counter() - self._begin
+            counting = self._tally is not None and self._tally.heard
+            rate = self._tally.rate() if counting else None
+            if elapsed < due and (rate is None or rate_shown):
+                continue
             try:
                 done, total = self.snapshot()
             except Exception:  # the context may be stopping; progress is best effort
                 return
             if total:
-                counting = self._tally is not None and self._tally.heard
                 counted = self._tally.done() if counting else None
-                rate = self._tally.rate() if counting else None
-                log.info(progress_line(self._name, done, total,
-                                       time.perf_counter() - self._begin, self._items,
+                log.info(progress_line(self._name, done, total, elapsed, self._items,
                                        counted, rate))
+                rate_shown = rate_shown or rate is not None
+                due = elapsed + self._interval
 
 
 def human_bytes(count: float) -> str:

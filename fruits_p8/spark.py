@@ -31,6 +31,9 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.shuffle.partitions": "8",
     "spark.python.worker.reuse": "true",
     "spark.sql.execution.pyspark.udf.faulthandler.enabled": "true",
+    # pyspark's daemon, quiet when a job stops reading a worker early (first(), show(), a
+    # cancelled task): no BrokenPipeError traceback on the console (fruits_p8.worker_daemon)
+    "spark.python.daemon.module": "fruits_p8.worker_daemon",
 }
 
 

@@ -23,6 +23,9 @@ Figures:
                      reused; the JVM keeps compiling, so later runs are faster)
   featurize stage    the pipeline's featurize stage alone (from run.json timings)
   first result       wall seconds of a fresh `fruits-p8 run --limit 64` (all cold)
+  fresh run          a fresh `fruits-p8 run` on all the images, as a user runs it (its own
+                     process and session, no report): wall seconds, its featurize stage,
+                     when its first progress line with an ETA came, tracebacks on stderr
   reference-style    one Keras model per partition, model.predict, no persist, then the
                      scaler and PCA fits as three actions: the CNN runs again for each
   predict_batch_udf  Spark's pyspark.ml.functions.predict_batch_udf on the same (folded)
@@ -37,6 +40,7 @@ Figures:
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import multiprocessing as mp
 import os
@@ -212,6 +216,39 @@ def first_result(root: Path, model: str, cache: Path, cores: int, scratch: Path)
                     "--k", "8", "--model", model, "--master", f"local[{cores}]",
                     "--cache-dir", str(cache)], check=True, capture_output=True)
     return round(time.perf_counter() - begin, 2)
+
+
+def fresh_run(root: Path, model: str, cache: Path, cores: int, limit: int | None,
+              output: Path) -> dict:
+    """A fresh `fruits-p8 run` on all the bench's images, as a user starts it (no report):
+    wall seconds, the featurize stage from its run.json, when its first progress line with
+    an ETA came (seconds after the featurize stage began), and Python tracebacks on stderr."""
+    command = [sys.executable, "-m", "fruits_p8", "run", "--input", str(root), "--output",
+               str(output), "--overwrite", "--model", model, "--master", f"local[{cores}]",
+               "--cache-dir", str(cache)] + ([] if limit is None else ["--limit", str(limit)])
+    begin = time.perf_counter()
+    lines: list[tuple[float, str]] = []
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True) as process:
+        for line in process.stderr:
+            lines.append((time.perf_counter() - begin, line.rstrip("\n")))
+    seconds = time.perf_counter() - begin
+    if process.returncode != 0:
+        raise SystemExit("fresh run failed:\n" + "\n".join(text for _, text in lines[-20:]))
+    report = json.loads((output / "run.json").read_text())
+    rows, featurize = report["counts"]["rows_written"], report["timings_s"]["featurize"]
+    started = next((at for at, text in lines if text.endswith("INFO    featurize ...")), None)
+    eta = next((at for at, text in lines if "featurize:" in text and "ETA" in text), None)
+    return {
+        "images": rows,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(rows / seconds, 1),
+        "featurize_s": featurize,
+        "featurize_images_per_s": round(rows / featurize, 1),
+        "stages_s": {k: v for k, v in report["timings_s"].items() if k != "total"},
+        "first_eta_after_s": None if started is None or eta is None else round(eta - started, 1),
+        "tracebacks": sum("Traceback" in text for _, text in lines),
+    }
 
 
 # --------------------------------------------------------------------------- baselines
@@ -408,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
                      "date": datetime.now(UTC).isoformat(timespec="seconds")}
     results["first_result_s"] = first_result(root, args.model, cache, args.cores, args.data)
     print(f"first result (64 images, cold process): {results['first_result_s']} s", flush=True)
+    results["fresh_run"] = fresh_run(root, args.model, cache, args.cores, limit,
+                                     args.data / "output-fresh")
+    print(f"fresh `fruits-p8 run`: {results['fresh_run']}", flush=True)
     precisions = ["float32"] + ([] if args.skip_bfloat16 else ["bfloat16"])
     before = {}
     for precision in precisions:

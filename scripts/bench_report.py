@@ -63,6 +63,11 @@ def write_results(results: dict, out: Path) -> Path:
 def table(r: dict) -> str:
     limit = r["limit"]["images_per_s"]
     rows = [("limit: CNN forward alone, pre-decoded", limit, None, "")]
+    fresh = r["fresh_run"]
+    rows.append(("fresh `fruits-p8 run` end to end", fresh["images_per_s"], None,
+                 f"{fresh['seconds']:.1f} s"))
+    rows.append(("  featurize stage", fresh["featurize_images_per_s"], None,
+                 f"{fresh['featurize_s']:.1f} s"))
     warm_runs = r["pipeline_warm_runs"]
     warm_label = f"pipeline end to end, warm (median of {len(warm_runs)})"
     for key, label in (("pipeline_cold", "pipeline end to end, cold session"),
@@ -107,6 +112,9 @@ def table(r: dict) -> str:
             f"{w['images_per_s']:.1f} / {w['featurize_images_per_s']:.1f}" for w in warm_runs),
         f"session start {r['session_start_s']} s; first result (fresh `fruits-p8 run --limit "
         f"64`) {r['first_result_s']} s",
+        f"fresh run: stages {fresh['stages_s']}; first progress line with an ETA "
+        f"{fresh['first_eta_after_s']} s after featurize began; tracebacks on stderr: "
+        f"{fresh['tracebacks']}",
         f"CNN images {warm['cnn_images']} for {warm['images']} rows; model builds cold "
         f"{cold['model_builds']}, warm {warm['model_builds']}",
         f"seconds per 1000 images, warm: {1000 * warm['seconds'] / warm['images']:.2f} "

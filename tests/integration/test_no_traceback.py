@@ -158,3 +158,48 @@ def test_files_the_run_may_not_read_become_error_rows(sample_dir, cache_dir, tmp
     errors = pq.read_table(tmp_path / "out" / "errors").to_pylist()
     assert sorted(e["path"].rsplit("/", 1)[1] for e in errors) == sorted(p.name for p in secret)
     assert {e["error_kind"] for e in errors} == {"unreadable"}
+
+
+# A job reads only the first rows of a Python function's output while the worker still
+# writes (first() on many small Arrow batches, as Spark ML's PCA does to learn the size).
+PARTIAL_READ = """
+import os, sys
+import pyarrow as pa
+from fruits_p8.spark import build_session
+
+daemon = sys.argv[2]  # "default": what build_session sets
+spark = build_session("local[2]", os.environ, __import__("pathlib").Path(sys.argv[1]),
+                      {} if daemon == "default" else {"spark.python.daemon.module": daemon})
+spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "100")
+
+def rows(batches):
+    for batch in batches:
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(0), pa.array([b"x" * 20000] * batch.num_rows)], names=["id", "blob"])
+
+frame = spark.range(0, 20000, numPartitions=2).mapInArrow(rows, "id long, blob binary")
+print("first id", frame.first().id, flush=True)
+spark.stop()
+"""
+
+
+@pytest.mark.parametrize("daemon", ["pyspark.daemon", "default"])
+def test_a_partial_read_prints_no_worker_traceback(daemon, cache_dir, tmp_path):
+    import pyspark
+
+    if daemon == "pyspark.daemon" and int(pyspark.__version__.split(".")[0]) < 4:
+        pytest.skip("PySpark 3.5's daemon drops the worker's flush error silently: "
+                    "the traceback shows from PySpark 4 on (killWorkerOnFlushFailure)")
+    script = tmp_path / "partial_read.py"
+    script.write_text(PARTIAL_READ)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, str(script), str(cache_dir), daemon],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "first id 0" in result.stdout
+    if daemon == "pyspark.daemon":  # the case exists: pyspark's own daemon prints it
+        assert "BrokenPipeError" in result.stderr, result.stderr[-3000:]
+    else:  # a session as build_session starts it (fruits_p8.worker_daemon)
+        assert "Traceback" not in result.stderr, result.stderr[-3000:]

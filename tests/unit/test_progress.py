@@ -121,3 +121,31 @@ def test_progress_lines_count_images_once_a_task_reports_else_estimate(caplog):
     logged = lines()
     assert logged[0].startswith("featurize: 1/4 tasks (25%), ~200/800 images")
     assert logged[-1] == "featurize: 1/4 tasks (25%), 64/800 images"
+
+
+def test_the_first_line_with_a_rate_and_eta_comes_without_waiting_for_the_interval(caplog):
+    caplog.set_level(logging.INFO, logger="fruits_p8.progress")
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records]
+
+    tally = ImageTally("127.0.0.1")
+    with SparkProgress(FakeTracker(), "featurize", 800, interval=60.0, tally=tally, first=0.01,
+                       poll=0.01):
+        deadline = time.monotonic() + 5
+        while not lines() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        tally.add(0, 0, 64)
+        time.sleep(0.6)
+        tally.add(0, 0, 128)
+        began = time.monotonic()
+        while "ETA" not in lines()[-1] and time.monotonic() - began < 5:
+            time.sleep(0.01)
+        waited = time.monotonic() - began
+        time.sleep(0.1)
+    tally.close()
+    logged = lines()
+    assert waited < 2, logged  # not the 60 s interval
+    assert logged[0].startswith("featurize: 1/4 tasks (25%), ~200/800 images")
+    assert logged[-1].startswith("featurize: 1/4 tasks (25%), 128/800 images, ")
+    assert "images/s, ETA " in logged[-1]
+    assert len(logged) == 2  # then quiet again until the interval
