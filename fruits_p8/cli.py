@@ -622,11 +622,15 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int,
     with output.leased(replace=True):
         result = make_report(spark, output, max_points, data_quality=data_quality,
                              settings=settings)
-    lines = [f"  report    {result.location}"]
+    lines = [f"  report    {result.location}  ({result.timings_s['total']:.1f} s)"]
     if result.quality:
         pca, raw = result.quality["pca"], result.quality["raw"]
         lines.append(f"  quality   logistic regression accuracy {pca['overall']:.1%} on PCA, "
                      f"{raw['overall']:.1%} on raw features ({pca['test_rows']} test images)")
+    if result.quality and "training_test_pca" in result.quality:
+        pca, raw = result.quality["training_test_pca"], result.quality["training_test_raw"]
+        lines.append(f"  quality   trained on Training/, tested on Test/: {pca['overall']:.1%} "
+                     f"on PCA, {raw['overall']:.1%} on raw features")
     if result.data_quality:
         counts = result.data_quality
         lines.append(f"  data      {counts['suspected_mislabels']} suspected mislabels, "
