@@ -21,6 +21,8 @@ Figures:
                      warm the median of the next --warm-runs (3) runs (workers and models
                      reused; the JVM keeps compiling, so later runs are faster)
   featurize stage    the pipeline's featurize stage alone (from run.json timings)
+  report             `--report` on the last warm run's output (fruits_p8.report.make_report):
+                     seconds per step and its share of that run
   first result       wall seconds of a fresh `fruits-p8 run --limit 64` (all cold)
   reference-style    one Keras model per partition, model.predict, no persist, then the
                      scaler and PCA fits as three actions: the CNN runs again for each
@@ -320,6 +322,19 @@ def run_pipeline(spark, config: RunConfig, sampler: MemorySampler) -> dict:
     }
 
 
+def report_cost(spark, out: Path, run_seconds: float) -> dict:
+    """The report (`--report`) of the last warm run's output: its seconds per step, and its
+    share of that warm run's time."""
+    from fruits_p8.io.output import LocalOutput
+    from fruits_p8.report import make_report
+
+    output = LocalOutput(out)
+    with output.leased(replace=True):
+        steps = make_report(spark, output).timings_s
+    return {"seconds": steps["total"], "steps_s": steps,
+            "share_of_warm_run": round(steps["total"] / run_seconds, 3)}
+
+
 def warm_series(spark, config: RunConfig, sampler: MemorySampler, count: int,
                 name: str) -> list[dict]:
     """`count` runs of `config` in a warm session, each printed as it ends."""
@@ -467,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     warm = warm_series(spark, config, sampler, args.warm_runs, "pipeline warm")
     results["pipeline_warm_runs"] = warm
     results["pipeline_warm"] = median_run(warm)
+    results["report"] = report_cost(spark, out, warm[-1]["seconds"])
+    print(f"report: {results['report']}", flush=True)
     quarter = max(1, count // 4)
     results["scaling_quarter_warm"] = run_pipeline(
         spark, config.with_(limit=quarter, k=min(config.k, quarter),
@@ -563,6 +580,9 @@ def table(r: dict) -> str:
         f"seconds per 1000 images, warm: {1000 * warm['seconds'] / warm['images']:.2f} "
         f"({warm['images']} images) vs {1000 * q['seconds'] / q['images']:.2f} "
         f"({q['images']} images)",
+        *([f"report (--report) {r['report']['seconds']:.1f} s, "
+           f"{100 * r['report']['share_of_warm_run']:.1f} % of the last warm run; steps s: "
+           f"{r['report']['steps_s']}"] if "report" in r else []),
         f"peak RSS MiB (cold run): {cold['memory_mib']}",
         f"peak RSS MiB (warm, {warm['images']} images): {warm['memory_mib']}",
         f"peak RSS MiB (warm, {q['images']} images): {q['memory_mib']}",

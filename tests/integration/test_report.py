@@ -115,3 +115,18 @@ def test_the_quickstart_notebook_runs(tmp_path, cache_dir):
     assert "(0 passes over the features to fit)" in done.stdout
     for name in ("pca_scatter.png", "explained_variance.png"):
         Image.open(tmp_path / "figures" / name).verify()
+
+
+def test_run_json_gains_the_reports_counts_and_seconds_and_stays_a_finished_output(reported):
+    result, out = reported
+    run = json.loads((out / "run.json").read_text())
+    data_quality = json.loads((out / "report" / "data_quality.json").read_text())
+    quality = json.loads((out / "report" / "quality.json").read_text())
+    assert run["report"]["data_quality"] == data_quality["counts"] == result.data_quality
+    assert run["report"]["quality"] == {name: a["overall"] for name, a in quality.items()}
+    steps = run["report"]["timings_s"]
+    assert {"read", "quality", "data_quality", "plots", "thumbnails", "page"} <= set(steps)
+    assert steps["total"] >= max(v for k, v in steps.items() if k != "total") > 0
+    output = LocalOutput(out)
+    assert output.state() == "finished" and output.read_report() == run
+    output.check(replace=True)  # still ours: a later --overwrite may replace it
