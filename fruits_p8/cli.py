@@ -165,10 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTML report and PNGs of a finished output, with a quality check",
         description="Write OUTPUT/report/index.html (self-contained) and its PNGs: explained "
         "variance with k marked, a 2-D PCA scatter by label, images per label, errors, time "
-        "per stage, model and weights; plus a quality check: logistic regression (Spark ML) "
+        "per stage, model and weights; plus a quality check: logistic regression (numpy) "
         "trained on 80 % of the images (split by a hash of their content) and tested on the "
-        "rest, on the PCA features and on the raw features, overall and per label "
-        "(report/quality.json).",
+        "rest, on PCA components (scaler + PCA fitted on the training images only) and on the "
+        "raw features, overall and per label, and Training/ against Test/ where the images "
+        "sit in such folders (report/quality.json); suspected mislabels and near-duplicates "
+        "(report/data_quality.json). Its counts and seconds are added to run.json.",
     )
     report.add_argument("output", metavar="OUTPUT", help="a finished run output (path or s3://)")
     report.add_argument("--max-points", type=_positive_int, default=2000,

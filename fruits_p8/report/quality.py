@@ -58,8 +58,14 @@ def dataset_split(paths: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
 
 def reduce_on_train(train: np.ndarray, test: np.ndarray, k: int
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise + PCA (k components) fitted on `train` only, applied to both."""
-    stats = standardise(Moments.empty(train.shape[1]).add(train))
+    """Standardise + PCA (k components) fitted on `train` only, applied to both. The Gram
+    matrix of the centred rows is taken in float32 (half the time of float64; centring first
+    keeps the rounding away from the covariance), the rest as the run's own fit."""
+    mean = train.mean(axis=0, dtype=np.float64)
+    centred = np.asarray(train, dtype=np.float32) - mean.astype(np.float32)
+    scatter = (centred.T @ centred).astype(np.float64)
+    stats = standardise(Moments(len(train), mean * len(train),
+                                scatter + len(train) * np.outer(mean, mean)))
     axes = principal_components(stats.correlation).axes[:, :min(k, len(train), train.shape[1])]
     projection = Projection.from_fit(stats.mean, stats.std, axes)
     return projection.project(train), projection.project(test)
