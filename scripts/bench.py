@@ -22,6 +22,8 @@ Figures:
                      warm the median of the next --warm-runs (3) runs (workers and models
                      reused; the JVM keeps compiling, so later runs are faster)
   featurize stage    the pipeline's featurize stage alone (from run.json timings)
+  report             `--report` on the last warm run's output (fruits_p8.report.make_report):
+                     seconds per step and its share of that run
   first result       wall seconds of a fresh `fruits-p8 run --limit 64` (all cold)
   fresh run          a fresh `fruits-p8 run` on all the images, as a user runs it (its own
                      process and session, no report): wall seconds, its featurize stage,
@@ -361,6 +363,19 @@ def run_pipeline(spark, config: RunConfig, sampler: MemorySampler) -> dict:
     }
 
 
+def report_cost(spark, out: Path, run_seconds: float) -> dict:
+    """The report (`--report`) of the last warm run's output: its seconds per step, and its
+    share of that warm run's time."""
+    from fruits_p8.io.output import LocalOutput
+    from fruits_p8.report import make_report
+
+    output = LocalOutput(out)
+    with output.leased(replace=True):
+        steps = make_report(spark, output).timings_s
+    return {"seconds": steps["total"], "steps_s": steps,
+            "share_of_warm_run": round(steps["total"] / run_seconds, 3)}
+
+
 def warm_series(spark, config: RunConfig, sampler: MemorySampler, count: int,
                 name: str) -> list[dict]:
     """`count` runs of `config` in a warm session, each printed as it ends."""
@@ -470,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     warm = warm_series(spark, config, sampler, args.warm_runs, "pipeline warm")
     results["pipeline_warm_runs"] = warm
     results["pipeline_warm"] = median_run(warm)
+    results["report"] = report_cost(spark, out, warm[-1]["seconds"])
+    print(f"report: {results['report']}", flush=True)
     quarter = max(1, count // 4)
     results["scaling_quarter_warm"] = run_pipeline(
         spark, config.with_(limit=quarter, k=min(config.k, quarter),

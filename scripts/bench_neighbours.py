@@ -28,9 +28,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fruits_p8.io.output import LocalOutput  # noqa: E402
 from fruits_p8.report.data_quality import QualitySettings, judge  # noqa: E402
-from fruits_p8.report.knn import Neighbourhood, labelled_vectors, search  # noqa: E402
+from fruits_p8.report.knn import Neighbourhood, search  # noqa: E402
 from fruits_p8.report.neighbours import prepare  # noqa: E402
+from fruits_p8.report.rows import read_rows  # noqa: E402
 
 
 def timed(action, repeat: int):
@@ -77,10 +79,10 @@ def main() -> int:
 
     spark = build_session(f"local[{args.cores}]", os.environ, default_cache_dir(os.environ))
     settings = QualitySettings()
-    features = spark.read.parquet(str(args.output / "features"))
     begin = time.perf_counter()
-    paths, labels, vectors = labelled_vectors(features)
-    collect_s = time.perf_counter() - begin
+    rows = read_rows(spark, LocalOutput(args.output)).labelled()
+    paths, labels, vectors = rows.paths, rows.labels, rows.pca
+    read_s = time.perf_counter() - begin
     if args.scale > 1:
         rng = np.random.default_rng(0)
         noise = vectors.std() * 0.05
@@ -97,7 +99,7 @@ def main() -> int:
     run = json.loads((args.output / "run.json").read_text())
     featurize = run["timings_s"]["featurize"]
     figures = {"images": n, "dimensions": int(vectors.shape[1]), "cores": args.cores,
-               "collect_vectors_s": round(collect_s, 3), "exact_search_s": round(exact_s, 3),
+               "read_vectors_s": round(read_s, 3), "exact_search_s": round(exact_s, 3),
                "exact_search_runs_s": [round(t, 3) for t in exact_all],
                "judge_s": round(judge_s, 3), "run_featurize_s": featurize,
                "run_featurize_images": run["counts"]["cnn_images"],

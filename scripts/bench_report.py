@@ -120,6 +120,9 @@ def table(r: dict) -> str:
         f"seconds per 1000 images, warm: {1000 * warm['seconds'] / warm['images']:.2f} "
         f"({warm['images']} images) vs {1000 * q['seconds'] / q['images']:.2f} "
         f"({q['images']} images)",
+        *([f"report (--report) {r['report']['seconds']:.1f} s, "
+           f"{100 * r['report']['share_of_warm_run']:.1f} % of the last warm run; steps s: "
+           f"{r['report']['steps_s']}"] if "report" in r else []),
         f"peak RSS MiB (cold run): {cold['memory_mib']}",
         f"peak RSS MiB (warm, {warm['images']} images): {warm['memory_mib']}",
         f"peak RSS MiB (warm, {q['images']} images): {q['memory_mib']}",

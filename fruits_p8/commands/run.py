@@ -131,10 +131,12 @@ def add_commands(sub) -> None:
         help="HTML report and PNGs of a finished output, with a quality check",
         description="Write OUTPUT/report/index.html (self-contained) and its PNGs: explained "
         "variance with k marked, a 2-D PCA scatter by label, images per label, errors, time "
-        "per stage, model and weights; plus a quality check: logistic regression (Spark ML) "
+        "per stage, model and weights; plus a quality check: logistic regression (numpy) "
         "trained on 80 % of the images (split by a hash of their content) and tested on the "
-        "rest, on the PCA features and on the raw features, overall and per label "
-        "(report/quality.json).",
+        "rest, on PCA components (scaler + PCA fitted on the training images only) and on the "
+        "raw features, overall and per label, and Training/ against Test/ where the images "
+        "sit in such folders (report/quality.json); suspected mislabels and near-duplicates "
+        "(report/data_quality.json). Its counts and seconds are added to run.json.",
     )
     report.add_argument("output", metavar="OUTPUT", help="a finished run output (path or s3://)")
     report.add_argument("--max-points", type=positive_int, default=2000,
@@ -247,11 +249,15 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int,
     with output.leased(replace=True):
         result = make_report(spark, output, max_points, data_quality=data_quality,
                              settings=settings)
-    lines = [f"  report    {result.location}"]
+    lines = [f"  report    {result.location}  ({result.timings_s['total']:.1f} s)"]
     if result.quality:
         pca, raw = result.quality["pca"], result.quality["raw"]
         lines.append(f"  quality   logistic regression accuracy {pca['overall']:.1%} on PCA, "
                      f"{raw['overall']:.1%} on raw features ({pca['test_rows']} test images)")
+    if result.quality and "training_test_pca" in result.quality:
+        pca, raw = result.quality["training_test_pca"], result.quality["training_test_raw"]
+        lines.append(f"  quality   trained on Training/, tested on Test/: {pca['overall']:.1%} "
+                     f"on PCA, {raw['overall']:.1%} on raw features")
     if result.data_quality:
         counts = result.data_quality
         lines.append(f"  data      {counts['suspected_mislabels']} suspected mislabels, "

@@ -248,6 +248,11 @@ class _Output:
             return None
         return self.storage(spark).read_dataset(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name])
 
+    def read_table(self, spark, name: str, columns: list[str]):
+        """`columns` of a dataset of the finished output as one Arrow table on the driver."""
+        return self.storage(spark).read_table(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name],
+                                              columns)
+
 
 @dataclass
 class LocalOutput(_Output):

@@ -150,6 +150,11 @@ class Storage:
         """The Parquet dataset under `uri` as a DataFrame, read by the tasks."""
         return spark.read.parquet(uri)
 
+    def read_table(self, spark, uri: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
+        """`columns` of the dataset under `uri` as one Arrow table on the driver, in one
+        Spark action (the report reads a whole output's vectors once)."""
+        return to_arrow(self.read_dataset(spark, uri, schema).select(*columns))
+
     def put(self, uri: str, data: bytes) -> None:
         """One whole file from the driver (the HTML report's pages)."""
         self._files(uri).put(uri, data)
@@ -174,6 +179,13 @@ class LocalStorage(Storage):
 
     def write_spark_ml(self, model, uri: str) -> None:
         model.write().save(Path(local_path(uri)).resolve().as_uri())
+
+    def read_table(self, spark, uri: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
+        """As Storage.read_table, straight from the Parquet parts with pyarrow: no Spark job
+        (Spark's Arrow export of the same rows took ~10x longer, docs/data_quality.md)."""
+        import pyarrow.dataset as ds
+
+        return ds.dataset(local_path(uri), format="parquet").to_table(columns=columns)
 
 
 @dataclass(frozen=True)
@@ -207,6 +219,19 @@ class S3Storage(Storage):
         from fruits_p8.io.s3_spark import read_parquet_parts
 
         return read_parquet_parts(spark, uri, schema, self.files)
+
+
+def to_arrow(frame) -> pa.Table:
+    """A Spark DataFrame as one Arrow table on the driver (PySpark 4's toArrow, or the
+    method PySpark 3.5 uses inside toPandas)."""
+    if hasattr(frame, "toArrow"):
+        return frame.toArrow()
+    batches = frame._collect_as_arrow()
+    if batches:
+        return pa.Table.from_batches(batches)
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(frame.schema).empty_table()
 
 
 def save_through_driver(model, put: Callable[[str, bytes], None]) -> None:

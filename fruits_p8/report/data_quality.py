@@ -19,6 +19,7 @@ from fruits_p8.report.neighbours import (
     rank_suspects,
     vote,
 )
+from fruits_p8.report.rows import Rows
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,11 @@ def judge(found: Neighbourhood, settings: QualitySettings) -> dict:
     }
 
 
-def assess(spark, features, settings: QualitySettings | None = None) -> dict:
+def assess(spark, rows: Rows, settings: QualitySettings | None = None) -> dict:
     """Search every labelled image's neighbours in Spark and judge them; seconds included."""
     settings = settings or QualitySettings()
     begin = time.perf_counter()
-    found = neighbourhood(spark, features, settings.neighbours, settings.metric)
+    found = neighbourhood(spark, rows, settings.neighbours, settings.metric)
     searched = time.perf_counter()
     result = judge(found, settings)
     result["timings_s"] = {"search": round(searched - begin, 3),

@@ -1,9 +1,10 @@
 """Every image's exact k nearest neighbours in the PCA space, searched by Spark tasks.
 
-The reduced vectors (k components each: 14 MB for 17,845 images at k = 200) are broadcast
-once; each task takes one slice of the images as queries and searches all of them with a
-matrix product (`neighbours.nearest`), so the quadratic work is spread over the executors
-and only the k neighbour indices per image come back.
+The reduced vectors (k components each: 14 MB for 17,845 images at k = 200), read once
+through Arrow (`rows`), are broadcast once; each task takes one slice of the images as
+queries and searches all of them with a matrix product (`neighbours.nearest`), so the
+quadratic work is spread over the executors and only the k neighbour indices per image
+come back.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fruits_p8.report.neighbours import nearest, prepare
+from fruits_p8.report.rows import Rows
 
 TASKS_PER_CORE = 2
 
@@ -26,18 +28,6 @@ class Neighbourhood:
     labels: list[str]
     indices: np.ndarray
     distances: np.ndarray
-
-
-def labelled_vectors(features, column: str = "pca") -> tuple[list[str], list[str], np.ndarray]:
-    """Paths, labels and the `column` vectors of the labelled rows, ordered by path."""
-    from pyspark.sql import functions as F
-
-    rows = (features.where(F.col("label").isNotNull() & (F.size(column) > 0))
-            .select("path", "label", column).orderBy("path").collect())
-    if not rows:
-        return [], [], np.zeros((0, 0), dtype=np.float32)
-    vectors = np.array([r[column] for r in rows], dtype=np.float32)
-    return [r.path for r in rows], [r.label for r in rows], vectors
 
 
 def search(spark, vectors: np.ndarray, k: int, metric: str, tasks: int | None = None
@@ -67,10 +57,10 @@ def search(spark, vectors: np.ndarray, k: int, metric: str, tasks: int | None = 
     return indices, distances
 
 
-def neighbourhood(spark, features, k: int, metric: str, column: str = "pca",
-                  tasks: int | None = None) -> Neighbourhood:
-    """The labelled images of a features frame and their k nearest neighbours."""
-    paths, labels, vectors = labelled_vectors(features, column)
+def neighbourhood(spark, rows: Rows, k: int, metric: str, tasks: int | None = None
+                  ) -> Neighbourhood:
+    """The labelled images of a run and their k nearest neighbours in the PCA space."""
+    paths, labels, vectors = rows.paths, rows.labels, rows.pca
     if len(paths) < 2:
         return Neighbourhood(paths, labels, np.zeros((len(paths), 0), np.int32),
                              np.zeros((len(paths), 0), np.float32))

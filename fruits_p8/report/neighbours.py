@@ -31,6 +31,37 @@ def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
     return rows / np.where(norms > 0, norms, 1.0)
 
 
+def largest(score: np.ndarray, k: int, width: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of the k largest entries of each row, largest first (ties by column), and
+    those entries; exact. A full partial sort of every row cost more than the matrix
+    product: the maxima of blocks of `width` columns give each row a threshold (its k-th
+    largest block maximum, never above its k-th largest entry), and only the few entries
+    at or above it are sorted."""
+    rows, columns = score.shape
+    blocks = -(-columns // width)
+    if blocks <= k:
+        candidates = np.broadcast_to(np.arange(columns), (rows, columns))
+        order = np.lexsort((candidates, -score), axis=1)[:, :k]
+        return order, np.take_along_axis(score, order, axis=1)
+    full = columns // width
+    maxima = score[:, :full * width].reshape(rows, full, width).max(axis=2)
+    if full < blocks:
+        maxima = np.concatenate([maxima, score[:, full * width:].max(axis=1, keepdims=True)],
+                                axis=1)
+    threshold = np.partition(maxima, blocks - k, axis=1)[:, blocks - k]
+    row, column = np.nonzero(score >= threshold[:, None])
+    value = score[row, column]
+    order = np.lexsort((column, -value, row))
+    row, column, value = row[order], column[order], value[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, np.arange(rows))[row]
+    keep = rank < k
+    indices = np.zeros((rows, k), dtype=np.int64)
+    found = np.zeros((rows, k), dtype=score.dtype)
+    indices[row[keep], rank[keep]] = column[keep]
+    found[row[keep], rank[keep]] = value[keep]
+    return indices, found
+
+
 def nearest(queries: np.ndarray, base: np.ndarray, k: int, metric: str,
             query_ids: np.ndarray | None = None, chunk: int = 1024
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -46,21 +77,20 @@ def nearest(queries: np.ndarray, base: np.ndarray, k: int, metric: str,
     base_sq = None if metric == "cosine" else np.einsum("ij,ij->i", base, base)
     for start in range(0, len(queries), chunk):
         block = queries[start:start + chunk]
-        similarity = block @ base.T
+        score = block @ base.T  # larger is closer: cos, or 2 x.y - |y|² for Euclidean
+        if metric == "euclidean":
+            score *= 2.0
+            score -= base_sq[None, :]
+        if query_ids is not None:
+            score[np.arange(len(block)), query_ids[start:start + chunk]] = -np.inf
+        found, best = largest(score, k)
+        indices[start:start + len(block)] = found
         if metric == "cosine":
-            distance = 1.0 - similarity
+            distances[start:start + len(block)] = 1.0 - best
         else:
             block_sq = np.einsum("ij,ij->i", block, block)
-            distance = np.maximum(block_sq[:, None] + base_sq[None, :] - 2.0 * similarity, 0.0)
-        if query_ids is not None:
-            own = query_ids[start:start + chunk]
-            distance[np.arange(len(block)), own] = np.inf
-        top = np.argpartition(distance, k - 1, axis=1)[:, :k]
-        top_distance = np.take_along_axis(distance, top, axis=1)
-        order = np.argsort(top_distance, axis=1, kind="stable")
-        indices[start:start + len(block)] = np.take_along_axis(top, order, axis=1)
-        found = np.take_along_axis(top_distance, order, axis=1)
-        distances[start:start + len(block)] = found if metric == "cosine" else np.sqrt(found)
+            distances[start:start + len(block)] = np.sqrt(np.maximum(block_sq[:, None] - best,
+                                                                     0.0))
     return indices, distances
 
 

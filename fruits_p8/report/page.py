@@ -82,10 +82,18 @@ def render(report: Mapping, images: Mapping[str, bytes],
     else:
         reduced, raw = quality["pca"], quality["raw"]
         parts.append(
-            f"<p>Logistic regression (Spark ML, multinomial), trained on {reduced.train_rows} "
-            f"images and tested on {reduced.test_rows} others (split by image content). "
-            f"Accuracy: <b>{reduced.overall:.1%}</b> on the {pca['k']} PCA components, "
+            f"<p>Multinomial logistic regression, trained on {reduced.train_rows} images and "
+            f"tested on {reduced.test_rows} others (split by image content). Accuracy: "
+            f"<b>{reduced.overall:.1%}</b> on {pca['k']} PCA components (scaler and PCA "
+            "fitted on the training images only, as a new image would meet them), "
             f"<b>{raw.overall:.1%}</b> on the {model['feature_dim']} raw features.</p>")
+        if "training_test_pca" in quality:
+            folders, folders_raw = quality["training_test_pca"], quality["training_test_raw"]
+            parts.append(
+                f"<p>The dataset's own split: trained on the {folders.train_rows} images "
+                f"under Training/, tested on the {folders.test_rows} under Test/: "
+                f"<b>{folders.overall:.1%}</b> on PCA components (fitted on Training/), "
+                f"<b>{folders_raw.overall:.1%}</b> on raw features.</p>")
         labels = sorted(set(reduced.per_label) | set(raw.per_label),
                         key=lambda name: (reduced.per_label.get(name, -1.0), name))
         parts.append("<p>Per label, worst first (on the PCA components):</p>")

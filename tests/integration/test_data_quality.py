@@ -33,3 +33,6 @@ def test_moved_images_rank_among_the_top_suspects(real_photos, tmp_path, spark):
     recall = len(moved & set(top)) / MOVED
     assert recall >= 0.9, (recall, quality["counts"])
     assert "suspect-case" in (out / "report" / "index.html").read_text()
+    run = json.loads((out / "run.json").read_text())
+    assert run["report"]["data_quality"] == quality["counts"]
+    assert run["report"]["data_quality"]["suspected_mislabels"] >= MOVED * 0.9

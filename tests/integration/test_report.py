@@ -18,7 +18,6 @@ from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError
 from fruits_p8.io.output import LocalOutput
 from fruits_p8.report import make_report
-from fruits_p8.report.quality import split_by_image
 from fruits_p8.sample import STYLES, make_sample
 
 pytestmark = pytest.mark.spark
@@ -121,19 +120,16 @@ def test_the_quickstart_notebook_runs(tmp_path, cache_dir):
         Image.open(tmp_path / "figures" / name).verify()
 
 
-def test_the_quality_split_follows_the_images_not_where_they_are_stored(spark):
-    digests = [f"{i:064x}" for i in range(50)]
-    schema = "path string, digest string"
-    local = spark.createDataFrame([(f"file:/data/L/{i}.jpg", d) for i, d in enumerate(digests)],
-                                  schema)
-    in_s3 = spark.createDataFrame([(f"s3://bucket/in/L/{i}.jpg", d)
-                                   for i, d in enumerate(digests)], schema)
-    chosen = [sorted(r.digest for r in split_by_image(frame)[1].collect())
-              for frame in (local, in_s3)]
-    assert chosen[0] == chosen[1] and len(chosen[0]) == 10
-
-    copies = local.unionByName(in_s3)  # every image twice: both copies land on one side
-    train, test = split_by_image(copies)
-    test_digests = [r.digest for r in test.collect()]
-    assert sorted(set(test_digests)) == chosen[0] and len(test_digests) == 20
-    assert not set(test_digests) & {r.digest for r in train.collect()}
+def test_run_json_gains_the_reports_counts_and_seconds_and_stays_a_finished_output(reported):
+    result, out = reported
+    run = json.loads((out / "run.json").read_text())
+    data_quality = json.loads((out / "report" / "data_quality.json").read_text())
+    quality = json.loads((out / "report" / "quality.json").read_text())
+    assert run["report"]["data_quality"] == data_quality["counts"] == result.data_quality
+    assert run["report"]["quality"] == {name: a["overall"] for name, a in quality.items()}
+    steps = run["report"]["timings_s"]
+    assert {"read", "quality", "data_quality", "plots", "thumbnails", "page"} <= set(steps)
+    assert steps["total"] >= max(v for k, v in steps.items() if k != "total") > 0
+    output = LocalOutput(out)
+    assert output.state() == "finished" and output.read_report() == run
+    output.check(replace=True)  # still ours: a later --overwrite may replace it

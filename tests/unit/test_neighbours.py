@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from fruits_p8.report.data_quality import QualitySettings, judge
 from fruits_p8.report.knn import Neighbourhood
-from fruits_p8.report.neighbours import groups_of, nearest, prepare, split_of, vote
+from fruits_p8.report.neighbours import groups_of, largest, nearest, prepare, split_of, vote
 
 
 @settings(max_examples=40, deadline=None)
@@ -75,3 +75,19 @@ def test_a_moved_image_is_a_suspect_and_a_group_across_splits_is_flagged():
     assert result["counts"]["suspected_mislabels"] == 1
     assert result["counts"]["groups_across_splits"] >= 1
     assert result["counts"]["groups_across_labels"] == 1  # the moved image sits with apples
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 90), st.integers(1, 8), st.integers(1, 9),
+       st.integers(0, 10_000))
+def test_the_block_threshold_finds_the_same_largest_entries_as_a_full_sort(rows, columns, k,
+                                                                           width, seed):
+    k = min(k, columns)
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, 6, size=(rows, columns)).astype(np.float32)  # many ties
+    score[rng.random(score.shape) < 0.1] = -np.inf
+    indices, values = largest(score, k, width)
+    for row in range(rows):
+        expected = sorted(range(columns), key=lambda c: (-score[row, c], c))[:k]
+        assert indices[row].tolist() == expected
+        np.testing.assert_array_equal(values[row], score[row, expected])

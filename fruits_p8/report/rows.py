@@ -1,0 +1,77 @@
+"""A finished output's labelled rows as numpy arrays, collected once through Arrow.
+
+The report's checks (the quality check, the neighbours' search, the plots) all read the same
+columns: one Spark action that ships Arrow batches to the driver replaces the many actions
+and the row-by-row collect they used to make (docs/data_quality.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fruits_p8.schema import FEATURES
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows ordered by path: label (None outside a label folder), a hash of the image's
+    content (the quality check's split), the raw features and the PCA components."""
+
+    paths: list[str]
+    labels: list[str | None]
+    hashes: np.ndarray
+    features: np.ndarray
+    pca: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def labelled(self) -> Rows:
+        """The rows that have a label."""
+        keep = np.array([label is not None for label in self.labels], dtype=bool)
+        if keep.all():
+            return self
+        return Rows([p for p, k in zip(self.paths, keep, strict=True) if k],
+                    [x for x, k in zip(self.labels, keep, strict=True) if k],
+                    self.hashes[keep], self.features[keep], self.pca[keep])
+
+
+def matrix(column: pa.ChunkedArray | pa.Array, rows: int) -> np.ndarray:
+    """A list<float> column of equal-length rows as a (rows, width) float32 array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array(
+            [], column.type)
+    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return values.reshape(rows, -1) if rows else np.zeros((0, 0), np.float32)
+
+
+COLUMNS = ["path", "label", "digest", "features", "pca"]
+
+
+def content_hash(digest: str | None, path: str) -> int:
+    """A 60-bit number from the image's sha256 (hex): the same for every copy of an image,
+    wherever it is stored; from the path where an older output has no digest."""
+    return int(digest[:15] if digest else hashlib.sha256(path.encode()).hexdigest()[:15], 16)
+
+
+def to_rows(table: pa.Table) -> Rows:
+    """The rows with PCA components of a `features` table (COLUMNS), ordered by path."""
+    table = table.filter(pc.greater(pc.list_value_length(table.column("pca")), 0)
+                         ).sort_by("path")
+    n = table.num_rows
+    paths = table.column("path").to_pylist()
+    hashes = np.array([content_hash(d, p) for d, p in
+                       zip(table.column("digest").to_pylist(), paths, strict=True)],
+                      dtype=np.int64)
+    return Rows(paths, table.column("label").to_pylist(), hashes,
+                matrix(table.column("features"), n), matrix(table.column("pca"), n))
+
+
+def read_rows(spark, output) -> Rows:
+    """The rows of a finished output's `features` dataset that hold PCA components."""
+    return to_rows(output.read_table(spark, FEATURES, COLUMNS))
