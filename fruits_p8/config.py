@@ -20,6 +20,7 @@ from fruits_p8.schema import DEFAULT_REGION, IO_MODES
 DEFAULT_K = 200
 DEFAULT_MODEL = "efficientnet_lite0"
 DEFAULT_BATCH_SIZE = 64
+MAX_POINTS = 2000  # images drawn in the report's PCA scatter: enough to see the clusters
 # The real photos shipped inside the package: `fruits-p8 run`'s input when none is given.
 EMBEDDED_SAMPLE = Path(__file__).parent / "resources" / "fruits-360-sample" / "Test"
 

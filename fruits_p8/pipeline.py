@@ -34,15 +34,7 @@ from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_o
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
 from fruits_p8.io.models import read_fitted
-from fruits_p8.io.output import (
-    ERRORS,
-    FEATURES,
-    RUN_JSON,
-    LocalOutput,
-    S3Output,
-    dumps_report,
-    open_output,
-)
+from fruits_p8.io.output import LocalOutput, S3Output, dumps_report, open_output
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.io.s3 import S3Settings, download
 from fruits_p8.io.storage import storage_for
@@ -58,7 +50,7 @@ from fruits_p8.reduce.saved import (
     spark_pipeline,
 )
 from fruits_p8.run_report import Timings, explained_variance_section, versions
-from fruits_p8.schema import MODEL_DIR
+from fruits_p8.schema import ERRORS, FEATURES, MODEL_DIR, RUN_JSON
 
 log = logging.getLogger(__name__)
 

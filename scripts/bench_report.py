@@ -7,40 +7,32 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 
-
-def _columns(output: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    """paths, labels, features and pca of an output's feature rows, in path order."""
+def _rows(output: Path):
+    """An output's feature rows (paths, labels, features, pca) in path order."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(output / "features", columns=["path", "label", "features", "pca"])
-    table = table.sort_by("path")
+    from fruits_p8.report.rows import READ_COLUMNS, to_rows
 
-    def matrix(name: str) -> np.ndarray:
-        column = table.column(name).combine_chunks()
-        return column.flatten().to_numpy().reshape(len(table), -1)
-
-    return (table.column("path").to_pylist(), table.column("label").to_pylist(),
-            matrix("features"), matrix("pca"))
+    return to_rows(pq.read_table(output / "features", columns=READ_COLUMNS))
 
 
 def compare_outputs(reference: Path, other: Path) -> dict:
     """The accuracy check of one output's features against another's, same images."""
     from fruits_p8.features.precision import agreement, nearest_neighbour_accuracy
 
-    paths, labels, features, pca = _columns(reference)
-    other_paths, _, other_features, other_pca = _columns(other)
-    if paths != other_paths:
+    ours, theirs = _rows(reference), _rows(other)
+    if ours.paths != theirs.paths:
         raise SystemExit(f"{reference} and {other} do not hold the same images")
-    found = agreement(features, other_features)
+    labels = ours.labels
+    found = agreement(ours.features, theirs.features)
     return {
         "rows": found.rows,
         "median_relative_difference": round(found.median_relative, 4),
         "max_relative_difference": round(found.max_relative, 4),
         "min_cosine": round(found.min_cosine, 5),
-        "nn_accuracy_pca_float32": round(nearest_neighbour_accuracy(pca, labels), 4),
-        "nn_accuracy_pca_bfloat16": round(nearest_neighbour_accuracy(other_pca, labels), 4),
+        "nn_accuracy_pca_float32": round(nearest_neighbour_accuracy(ours.pca, labels), 4),
+        "nn_accuracy_pca_bfloat16": round(nearest_neighbour_accuracy(theirs.pca, labels), 4),
     }
 
 

@@ -21,6 +21,7 @@ from fruits_p8.config import (
     DEFAULT_K,
     DEFAULT_MODEL,
     EMBEDDED_SAMPLE,
+    MAX_POINTS,
     RunConfig,
     default_cache_dir,
 )
@@ -86,9 +87,9 @@ def add_commands(sub) -> None:
     model.add_argument("--precision", default=None, choices=list(PRECISIONS),
                        help=f"[default: {DEFAULT_PRECISION}] the CNN's arithmetic: float32 "
                        "gives the reference features; "
-                       "bfloat16 moves them by ~3 %% and can run the CNN much faster where the "
-                       "CPU has native bfloat16 (1.7x on AMD Zen 5), but slower elsewhere: "
-                       "check with make bench")
+                       "bfloat16 moves them slightly and can run the CNN much faster where "
+                       "the CPU has native bfloat16, but slower elsewhere: check with make "
+                       "bench (docs/performance.md)")
     model.add_argument("--seed", type=int, default=0, help="seed for --weights random")
     pca = run.add_argument_group("standardise + PCA (--k or --variance, or --fitted)")
     pca.add_argument("--fitted", default=None, metavar="RUN_OUTPUT",
@@ -139,7 +140,7 @@ def add_commands(sub) -> None:
         "(report/data_quality.json). Its counts and seconds are added to run.json.",
     )
     report.add_argument("output", metavar="OUTPUT", help="a finished run output (path or s3://)")
-    report.add_argument("--max-points", type=positive_int, default=2000,
+    report.add_argument("--max-points", type=positive_int, default=MAX_POINTS,
                         help="images drawn in the PCA scatter")
     report.add_argument("--no-data-quality", action="store_true",
                         help="skip the search for suspected mislabels and near-duplicates")
@@ -232,7 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     checked = pipeline.preflight(config)  # user mistakes before Spark starts
     with session(args, config.master, config.cache_dir, config.spark_conf) as spark:
         print(summary(pipeline.run(config, spark=spark, checked=checked)))
-        print(_report(spark, config.output, s3_settings(args), config.io, 2000,
+        print(_report(spark, config.output, s3_settings(args), config.io, MAX_POINTS,
                       not args.no_data_quality))
     return 0
 

@@ -192,7 +192,6 @@ def _run_batch(forward: Forward, images: list[tuple[int, np.ndarray]], batch_siz
         stats.report(stats.images)
 
 
-ADDED = FEATURIZED_COLUMNS
 
 
 def _output_batch(record: pa.RecordBatch, digests: list, features: np.ndarray, kinds: list,
@@ -208,15 +207,15 @@ def _output_batch(record: pa.RecordBatch, digests: list, features: np.ndarray, k
         [record.column(name) for name in kept]
         + [pa.array(digests, type=pa.string()), column, pa.array(kinds, type=pa.string()),
            pa.array(messages, type=pa.string())],
-        names=kept + [name for name, _, _ in ADDED],
+        names=kept + [name for name, _, _ in FEATURIZED_COLUMNS],
     )
 
 
 def output_schema(input_schema) -> str:
-    """Spark DDL of the featurized frame: the input columns but `content`, then ADDED."""
+    """Spark DDL of the featurized frame: the input columns but `content`, then the added ones."""
     kept = [f"`{f.name}` {f.dataType.simpleString()}" for f in input_schema.fields
             if f.name != "content"]
-    return ", ".join(kept + [f"{name} {ddl}" for name, _, ddl in ADDED])
+    return ", ".join(kept + [f"{name} {ddl}" for name, _, ddl in FEATURIZED_COLUMNS])
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,11 @@ from fruits_p8.io.s3 import (
     storage_error,
 )
 from fruits_p8.io.storage import LocalFiles, LocalStorage, Projection, Storage, storage_for
-from fruits_p8.schema import ARROW_SCHEMAS, COLUMNS, ERRORS, FEATURES, MARKER, RUN_JSON, SUCCESS
+from fruits_p8.schema import ARROW_SCHEMAS, MARKER, RUN_JSON, SUCCESS
 
 log = logging.getLogger(__name__)
 STAGING, BACKUP, LEASE = ".incomplete-", ".replaced-", ".lease"
-__all__ = ["ARROW_SCHEMAS", "COLUMNS", "ERRORS", "FEATURES", "RUN_JSON", "LocalOutput",
-           "S3Output", "open_output", "dumps_report"]
+__all__ = ["LocalOutput", "S3Output", "open_output", "dumps_report"]
 
 
 def _run_id() -> str:

@@ -17,6 +17,8 @@ from fruits_p8.io.s3 import FOLDER_MARKER
 from fruits_p8.schema import ERRORS, FEATURES, MARKER, MODEL_DIR, REPORT_DIR, RUN_JSON, SUCCESS
 
 _TOP_FILES = {RUN_JSON, SUCCESS, MARKER}
+_TOP_PARTIAL = re.compile(  # a top-level file written aside before its rename (a killed write)
+    "|".join(r"\." + re.escape(name) + r"\.[0-9a-f]{8}\.tmp" for name in sorted(_TOP_FILES)))
 _DATASET_FILE = re.compile(  # parts, markers, checksums, a writer's temporary files
     r"(part-[^/]*|_SUCCESS|\.[^/]*\.(crc|tmp)|_committed_[^/]*|_started_[^/]*|_temporary(/.*)?)")
 _REPORT_FILE = re.compile(  # what `fruits-p8 report` writes, and its temporary files
@@ -35,7 +37,8 @@ def in_layout(relative: str) -> bool:
     head, slash, rest = relative.partition("/")
     if not rest:
         return (head in _FOLDER_FILES if slash  # one of our folders, empty
-                else head in _TOP_FILES or head in {f + FOLDER_MARKER for f in _FOLDER_FILES})
+                else head in _TOP_FILES or bool(_TOP_PARTIAL.fullmatch(head))
+                or head in {f + FOLDER_MARKER for f in _FOLDER_FILES})
     pattern = _FOLDER_FILES.get(head)
     rest = rest.removesuffix(FOLDER_MARKER).removesuffix("/")
     return pattern is not None and bool(pattern.fullmatch(rest))

@@ -3,7 +3,7 @@
 For outputs that need no Hadoop filesystem (storage.LocalStorage, storage.S3Storage): rows
 cross from the JVM to the Python workers once, as Arrow, get their last columns there
 (`prepare`: the PCA projection) and are written by pyarrow into a Sink (storage.Folder),
-about twice as fast as Spark ML's transform + Spark's Parquet writer (docs/performance.md).
+faster than Spark ML's transform + Spark's Parquet writer (measured in docs/performance.md).
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ class Files(Protocol):
 
     def get(self, uri: str) -> bytes: ...
 
+    def getter(self) -> Callable[[str], bytes]: ...
+
 
 @dataclass(frozen=True)
 class LocalFiles:
@@ -55,6 +57,9 @@ class LocalFiles:
 
     def get(self, uri: str) -> bytes:
         return Path(local_path(uri)).read_bytes()
+
+    def getter(self) -> Callable[[str], bytes]:
+        return self.get
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ class LocalStorage(Storage):
 
     def read_table(self, spark, uri: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
         """As Storage.read_table, straight from the Parquet parts with pyarrow: no Spark job
-        (Spark's Arrow export of the same rows took ~10x longer, docs/data_quality.md)."""
+        (Spark's Arrow export of the same rows is much slower, docs/data_quality.md)."""
         import pyarrow.dataset as ds
 
         return ds.dataset(local_path(uri), format="parquet").to_table(columns=columns)

@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 
 from fruits_p8.errors import FittedModelError
 from fruits_p8.reduce.projection import Projection
-from fruits_p8.schema import MODEL_DIR  # noqa: F401  (the folder this layout lives in)
 
 MADE_BY = "fruits_p8.json"
 # Spark ML's scaler and PCA work on vectors: array<float> `features` -> these columns.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fruits_p8.config import MAX_POINTS
 from fruits_p8.errors import InputError
 from fruits_p8.io.output import dumps_report
 from fruits_p8.io.s3 import S3Settings
@@ -72,7 +73,7 @@ def summary(quality: dict | None, neighbours: dict | None, timings: dict[str, fl
             "timings_s": timings}
 
 
-def make_report(spark, output, max_points: int = 2000,
+def make_report(spark, output, max_points: int = MAX_POINTS,
                 quality_iterations: int = ITERATIONS, data_quality: bool = True,
                 settings: S3Settings | None = None) -> ReportResult:
     """Build the report of a finished output (LocalOutput or S3Output) and publish it there,

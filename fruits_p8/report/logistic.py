@@ -1,6 +1,6 @@
 """Multinomial logistic regression in numpy (L-BFGS): the report's quality check on the driver.
 
-The features of a run fit in the driver's memory (17,845 × 1,280 float32 is 91 MB), and a
+The features of a run fit in the driver's memory (4 bytes × 1,280 per image), and a
 full-batch L-BFGS on them is a few matrix products per iteration, so the check needs no
 Spark job (Spark ML's LogisticRegression cost more than the rest of the report; see
 docs/data_quality.md). The columns are standardised on the training rows, as Spark ML does

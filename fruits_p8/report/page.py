@@ -84,7 +84,7 @@ def render(report: Mapping, images: Mapping[str, bytes],
         parts.append(
             f"<p>Multinomial logistic regression, trained on {reduced.train_rows} images and "
             f"tested on {reduced.test_rows} others (split by image content). Accuracy: "
-            f"<b>{reduced.overall:.1%}</b> on {pca['k']} PCA components (scaler and PCA "
+            f"<b>{reduced.overall:.1%}</b> on {reduced.components} PCA components (scaler and PCA "
             "fitted on the training images only, as a new image would meet them), "
             f"<b>{raw.overall:.1%}</b> on the {model['feature_dim']} raw features.</p>")
         if "training_test_pca" in quality:

@@ -9,6 +9,7 @@ on the training part only and projects the test part with them. Pure numpy on th
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +32,12 @@ class Accuracy:
     train_rows: int
     test_rows: int
     fit: str = ""
+    components: int | None = None  # the PCA's k where the classifier saw PCA components
 
     def to_dict(self) -> dict:
         return {"overall": self.overall, "per_label": self.per_label,
-                "train_rows": self.train_rows, "test_rows": self.test_rows, "fit": self.fit}
+                "train_rows": self.train_rows, "test_rows": self.test_rows, "fit": self.fit,
+                "components": self.components}
 
 
 def digest_split(hashes: np.ndarray, test_share: float = 0.2) -> np.ndarray:
@@ -58,9 +61,9 @@ def dataset_split(paths: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
 
 def reduce_on_train(train: np.ndarray, test: np.ndarray, k: int
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise + PCA (k components) fitted on `train` only, applied to both. The Gram
-    matrix of the centred rows is taken in float32 (half the time of float64; centring first
-    keeps the rounding away from the covariance), the rest as the run's own fit."""
+    """Standardise + PCA (k components) fitted on `train` only, applied to both, with the
+    run's own fit. The scatter of the centred rows is taken in float32 (centring first keeps
+    the rounding away from the covariance; docs/data_quality.md measures the saving)."""
     mean = train.mean(axis=0, dtype=np.float64)
     centred = np.asarray(train, dtype=np.float32) - mean.astype(np.float32)
     scatter = (centred.T @ centred).astype(np.float64)
@@ -92,9 +95,11 @@ def check(rows: Rows, train: np.ndarray, test: np.ndarray, k: int, fit: str,
         return None
     raw_train, raw_test = rows.features[train], rows.features[test]
     pca_train, pca_test = reduce_on_train(raw_train, raw_test, k)
-    return {"pca": accuracy(pca_train, labels[train], pca_test, labels[test],
-                            f"{fit}; scaler + PCA (k = {pca_train.shape[1]}) fitted on the "
-                            "training images only", max_iter),
+    k = pca_train.shape[1]
+    reduced = accuracy(pca_train, labels[train], pca_test, labels[test],
+                       f"{fit}; scaler + PCA (k = {k}) fitted on the training images only",
+                       max_iter)
+    return {"pca": dataclasses.replace(reduced, components=k),
             "raw": accuracy(raw_train, labels[train], raw_test, labels[test], fit, max_iter)}
 
 

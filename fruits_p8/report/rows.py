@@ -50,17 +50,17 @@ def matrix(column: pa.ChunkedArray | pa.Array, rows: int) -> np.ndarray:
     return values.reshape(rows, -1) if rows else np.zeros((0, 0), np.float32)
 
 
-COLUMNS = ["path", "label", "digest", "features", "pca"]
+READ_COLUMNS = ["path", "label", "digest", "features", "pca"]
 
 
 def content_hash(digest: str | None, path: str) -> int:
     """A 60-bit number from the image's sha256 (hex): the same for every copy of an image,
-    wherever it is stored; from the path where an older output has no digest."""
+    wherever it is stored; from the path where a row's digest is null."""
     return int(digest[:15] if digest else hashlib.sha256(path.encode()).hexdigest()[:15], 16)
 
 
 def to_rows(table: pa.Table) -> Rows:
-    """The rows with PCA components of a `features` table (COLUMNS), ordered by path."""
+    """The rows with PCA components of a `features` table (READ_COLUMNS), ordered by path."""
     table = table.filter(pc.greater(pc.list_value_length(table.column("pca")), 0)
                          ).sort_by("path")
     n = table.num_rows
@@ -74,4 +74,4 @@ def to_rows(table: pa.Table) -> Rows:
 
 def read_rows(spark, output) -> Rows:
     """The rows of a finished output's `features` dataset that hold PCA components."""
-    return to_rows(output.read_table(spark, FEATURES, COLUMNS))
+    return to_rows(output.read_table(spark, FEATURES, READ_COLUMNS))

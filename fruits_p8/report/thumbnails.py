@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from fruits_p8.io.paths import local_path, parse_location, split_s3
 from fruits_p8.io.s3 import S3Settings
+from fruits_p8.io.storage import storage_for
 
 log = logging.getLogger(__name__)
 SIZE = 72
@@ -31,19 +31,20 @@ def thumbnail(data: bytes, size: int = SIZE) -> bytes | None:
     return buffer.getvalue()
 
 
-def _reader(settings: S3Settings | None):
-    client = None
+def _reader(settings: S3Settings | None) -> Callable[[str], bytes | None]:
+    """Reads an image by path through the storage its URI names, one getter (and so one S3
+    client) per kind of location; None where fruits_p8 cannot read single files."""
+    getters: dict[str, Callable[[str], bytes] | None] = {}
+    lock = threading.Lock()
 
     def read(path: str) -> bytes | None:
-        nonlocal client
-        location = parse_location(path, decode=False)
-        if location.is_local:
-            return Path(local_path(path)).read_bytes()
-        if location.is_s3 and settings is not None:
-            client = client or settings.client()
-            bucket, key = split_s3(path)
-            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return None
+        scheme = path.partition("://")[0] if "://" in path else "file"
+        with lock:
+            if scheme not in getters:
+                files = storage_for(path, settings).files
+                getters[scheme] = None if files is None else files.getter()
+        get = getters[scheme]
+        return None if get is None else get(path)
 
     return read
 

@@ -18,7 +18,7 @@ from fruits_p8.errors import FittedModelError, UsageError
 from fruits_p8.io.models import read_fitted
 from fruits_p8.io.s3 import S3Settings
 from fruits_p8.io.upload import upload_tree
-from fruits_p8.reduce.saved import MODEL_DIR
+from fruits_p8.schema import MODEL_DIR
 from tests.support.s3a import s3a_conf, s3a_jars
 
 pytestmark = pytest.mark.spark

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fruits_p8.io.storage import S3Storage, storage_for
-from fruits_p8.schema import ARROW_SCHEMAS, ERRORS, FEATURES, IMAGE_COLUMNS
+from fruits_p8.schema import ARROW_SCHEMAS, DEFAULT_REGION, ERRORS, FEATURES, IMAGE_COLUMNS
 
 pytestmark = pytest.mark.spark
 
@@ -14,8 +14,8 @@ pytestmark = pytest.mark.spark
 @pytest.fixture
 def bucket(s3):
     settings, name = s3
-    settings.client().create_bucket(Bucket=name,
-                                    CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+    settings.client().create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": DEFAULT_REGION})
     return settings, name
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fruits_p8.schema import DEFAULT_REGION
+
 S3A_JARS = Path(__file__).resolve().parents[2] / "build" / "s3a-jars"
 PATTERNS = ("hadoop-aws-*.jar", "aws-java-sdk-bundle-*.jar")
 
@@ -30,7 +32,7 @@ def s3a_conf(jars: list[Path], endpoint: str) -> dict[str, str]:
     return {
         "spark.jars": ",".join(str(p) for p in jars),
         "spark.hadoop.fs.s3a.endpoint": endpoint,
-        "spark.hadoop.fs.s3a.endpoint.region": "eu-west-3",
+        "spark.hadoop.fs.s3a.endpoint.region": DEFAULT_REGION,
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
         "spark.hadoop.fs.s3a.access.key": "testing",

@@ -119,6 +119,33 @@ def test_training_and_test_folders_add_a_fit_on_training_scored_on_test():
     assert "Training/" in folders.fit and folders.overall >= 0.9
 
 
+def test_the_training_test_mode_fits_only_on_training_rows(monkeypatch):
+    x, y = blobs(3, 40, 6, 1.0)
+    in_test = np.arange(len(y)) % 4 == 0
+    paths = [f"/d/{'Test' if t else 'Training'}/L{v}/{i}.jpg"
+             for i, (v, t) in enumerate(zip(y, in_test, strict=True))]
+    seen: list[np.ndarray] = []
+    real_fit, real_reduce = logistic.fit, quality.reduce_on_train
+
+    def spying_fit(train, labels, classes, max_iter):
+        seen.append(np.asarray(train))
+        return real_fit(train, labels, classes, max_iter)
+
+    def spying_reduce(train, test_rows, k):
+        seen.append(np.asarray(train))
+        return real_reduce(train, test_rows, k)
+
+    monkeypatch.setattr(logistic, "fit", spying_fit)
+    monkeypatch.setattr(quality, "reduce_on_train", spying_reduce)
+    result = compare(rows_of(x, y, paths), k=4, max_iter=20)
+    # the last three fits (scaler + PCA, then the two classifiers) are the Training/Test mode's
+    reduce_rows, _, raw_rows = seen[-3:]
+    np.testing.assert_array_equal(reduce_rows, x[~in_test])
+    np.testing.assert_array_equal(raw_rows, x[~in_test])
+    assert result["training_test_pca"].components == 4
+    assert result["training_test_raw"].components is None
+
+
 def test_one_label_or_no_test_rows_gives_no_check():
     x, y = blobs(1, 30, 4, 1.0)
     assert compare(rows_of(x, y), k=2) is None
