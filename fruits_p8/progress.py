@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from types import TracebackType
 
 log = logging.getLogger(__name__)
+# Before a task's first count: a cold worker imports TensorFlow and builds the model first.
+STARTING = "workers starting (TensorFlow, the model), images counted from their first batch"
 
 
 def progress_line(name: str, done: int, total: int, elapsed: float, items: int | None,
-                  counted: int | None = None, rate: float | None = None) -> str:
+                  counted: int | None = None, rate: float | None = None,
+                  note: str = "") -> str:
     """'featurize: 3/8 tasks (38 %), 1712/4500 images, 41 images/s, ETA 1m08s'.
 
     Without `counted` (images done, as the tasks report them) the images are estimated from
-    the finished tasks ('~1700') and the rate from `elapsed`.
+    the finished tasks ('~1700') and the rate from `elapsed`. `note` ends the line.
     """
     share = done / total if total else 0.0
     line = f"{name}: {done}/{total} tasks ({share:.0%})"
@@ -35,7 +38,7 @@ def progress_line(name: str, done: int, total: int, elapsed: float, items: int |
         line += f", {seen}/{items} images"
     if rate:
         line += f", {rate:.0f} images/s, ETA {_duration(max(0, items - seen) / rate)}"
-    return line
+    return f"{line}; {note}" if note else line
 
 
 def _duration(seconds: float) -> str:
@@ -216,8 +219,9 @@ class SparkProgress:
                 return
             if total:
                 counted = self._tally.done() if counting else None
+                waiting = self._tally is not None and not counting and not done
                 log.info(progress_line(self._name, done, total, elapsed, self._items,
-                                       counted, rate))
+                                       counted, rate, STARTING if waiting else ""))
                 rate_shown = rate_shown or rate is not None
                 due = elapsed + self._interval
 

@@ -37,6 +37,13 @@ LOCAL_DEFAULTS: dict[str, str] = {
 }
 
 
+# The local JVM's own options. Its work is small beside the CNN's, and C2, HotSpot's optimising
+# compiler, spent more CPU compiling it than the compiled code saved, CPU the Python workers
+# needed; C1 alone compiles quickly (A/B in docs/performance.md). Override with
+# --conf spark.driver.extraJavaOptions=...
+LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
 def under_spark_submit(environ: Mapping[str, str]) -> bool:
     """True when spark-submit launched this Python process (it then owns master and settings)."""
     return "PYSPARK_GATEWAY_PORT" in environ
@@ -72,7 +79,8 @@ def build_session(
         builder = builder.master(master or LOCAL_MASTER)
         settings = dict(LOCAL_DEFAULTS)
         log4j = Path(__file__).parent / "resources" / "log4j2.properties"
-        settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log4j}"
+        settings["spark.driver.extraJavaOptions"] = (
+            f"-Dlog4j2.configurationFile=file:{log4j} {LOCAL_JAVA_OPTIONS}")
     else:
         settings = {}
         if master:

@@ -123,6 +123,25 @@ def test_progress_lines_count_images_once_a_task_reports_else_estimate(caplog):
     assert logged[-1] == "featurize: 1/4 tasks (25%), 64/800 images"
 
 
+class StartingTracker(FakeTracker):
+    def getStageInfo(self, stage_id):
+        return SimpleNamespace(numCompletedTasks=0, numTasks=8)
+
+
+def test_before_any_count_the_line_says_the_workers_are_starting(caplog):
+    caplog.set_level(logging.INFO, logger="fruits_p8.progress")
+    tally = ImageTally("127.0.0.1")
+    with SparkProgress(StartingTracker(), "featurize", 800, interval=60.0, tally=tally,
+                       first=0.01, poll=0.01):
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+    tally.close()
+    assert caplog.records[0].getMessage() == (
+        "featurize: 0/8 tasks (0%), ~0/800 images; workers starting (TensorFlow, the model), "
+        "images counted from their first batch")
+
+
 def test_the_first_line_with_a_rate_and_eta_comes_without_waiting_for_the_interval(caplog):
     caplog.set_level(logging.INFO, logger="fruits_p8.progress")
     def lines() -> list[str]:
