@@ -28,6 +28,7 @@ from fruits_p8.config import (
 from fruits_p8.errors import InputError, UsageError
 from fruits_p8.features.backbones import BACKBONES
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
+from fruits_p8.schema import MODEL_DIR
 
 log = logging.getLogger("fruits_p8")
 
@@ -292,7 +293,7 @@ def summary(result) -> str:
         f"  run.json  {result.output}/run.json",
         f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %"
         f" ({report['pca']['basis']})",
-        f"  fitted    {report['pca']['fitted_model']}  (Spark ML PipelineModel: scaler + PCA; "
+        f"  fitted    {result.output}/{MODEL_DIR}  (Spark ML PipelineModel: scaler + PCA; "
         "apply it with --fitted)",
         f"  model     {weights['backbone']}, weights {weights['source']}, "
         f"{report['model']['precision']}"
