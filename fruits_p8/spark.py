@@ -39,9 +39,19 @@ LOCAL_DEFAULTS: dict[str, str] = {
 
 # The local JVM's own options. Its work is small beside the CNN's, and C2, HotSpot's optimising
 # compiler, spent more CPU compiling it than the compiled code saved, CPU the Python workers
-# needed; C1 alone compiles quickly (A/B in docs/performance.md). Override with
-# --conf spark.driver.extraJavaOptions=...
+# needed; C1 alone compiles quickly (A/B in docs/performance.md). A user's
+# --conf spark.driver.extraJavaOptions=... comes after these (the last of a JVM flag wins).
 LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def local_java_options(log4j: Path, user_options: str | None = None) -> str:
+    """The local JVM's options: our log settings and LOCAL_JAVA_OPTIONS, then the user's.
+
+    >>> local_java_options(Path("/l.properties"), "-XX:TieredStopAtLevel=4")
+    '-Dlog4j2.configurationFile=file:/l.properties -XX:TieredStopAtLevel=1 -XX:TieredStopAtLevel=4'
+    """
+    ours = f"-Dlog4j2.configurationFile=file:{log4j} {LOCAL_JAVA_OPTIONS}"
+    return f"{ours} {user_options}" if user_options else ours
 
 
 def under_spark_submit(environ: Mapping[str, str]) -> bool:
@@ -79,8 +89,8 @@ def build_session(
         builder = builder.master(master or LOCAL_MASTER)
         settings = dict(LOCAL_DEFAULTS)
         log4j = Path(__file__).parent / "resources" / "log4j2.properties"
-        settings["spark.driver.extraJavaOptions"] = (
-            f"-Dlog4j2.configurationFile=file:{log4j} {LOCAL_JAVA_OPTIONS}")
+        conf = {**(conf or {}), "spark.driver.extraJavaOptions": local_java_options(
+            log4j, (conf or {}).get("spark.driver.extraJavaOptions"))}
     else:
         settings = {}
         if master:

@@ -192,8 +192,6 @@ def _run_batch(forward: Forward, images: list[tuple[int, np.ndarray]], batch_siz
         stats.report(stats.images)
 
 
-
-
 def _output_batch(record: pa.RecordBatch, digests: list, features: np.ndarray, kinds: list,
                   messages: list, dim: int) -> pa.RecordBatch:
     failed = np.array([k is not None for k in kinds], dtype=bool)

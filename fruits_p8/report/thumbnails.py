@@ -33,7 +33,8 @@ def thumbnail(data: bytes, size: int = SIZE) -> bytes | None:
 
 def _reader(settings: S3Settings | None) -> Callable[[str], bytes | None]:
     """Reads an image by path through the storage its URI names, one getter (and so one S3
-    client) per kind of location; None where fruits_p8 cannot read single files."""
+    client) per kind of location; None where fruits_p8 cannot read single files, or for
+    remote paths without `settings` (no client made from whatever credentials are around)."""
     getters: dict[str, Callable[[str], bytes] | None] = {}
     lock = threading.Lock()
 
@@ -41,7 +42,8 @@ def _reader(settings: S3Settings | None) -> Callable[[str], bytes | None]:
         scheme = path.partition("://")[0] if "://" in path else "file"
         with lock:
             if scheme not in getters:
-                files = storage_for(path, settings).files
+                files = (storage_for(path, settings).files
+                         if settings is not None or scheme == "file" else None)
                 getters[scheme] = None if files is None else files.getter()
         get = getters[scheme]
         return None if get is None else get(path)

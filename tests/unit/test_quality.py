@@ -139,8 +139,9 @@ def test_the_training_test_mode_fits_only_on_training_rows(monkeypatch):
     monkeypatch.setattr(quality, "reduce_on_train", spying_reduce)
     result = compare(rows_of(x, y, paths), k=4, max_iter=20)
     # the last three fits (scaler + PCA, then the two classifiers) are the Training/Test mode's
-    reduce_rows, _, raw_rows = seen[-3:]
+    reduce_rows, pca_rows, raw_rows = seen[-3:]
     np.testing.assert_array_equal(reduce_rows, x[~in_test])
+    assert len(pca_rows) == (~in_test).sum()
     np.testing.assert_array_equal(raw_rows, x[~in_test])
     assert result["training_test_pca"].components == 4
     assert result["training_test_raw"].components is None
