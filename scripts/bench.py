@@ -207,16 +207,36 @@ def combined_limit(before: dict, after: dict) -> dict:
 
 # ------------------------------------------------------------------------ first result
 
+def cli_run(root: Path, output: Path, model: str, cores: int, cache: Path,
+            *options: str, log_level: str = "INFO") -> list[str]:
+    """The `fruits-p8 run` command line a user would type, on the bench's images."""
+    return [sys.executable, "-m", "fruits_p8", "--log-level", log_level, "run",
+            "--input", str(root), "--output",
+            str(output), "--overwrite", "--model", model, "--master", f"local[{cores}]",
+            "--cache-dir", str(cache), *options]
+
+
+def run_figures(rows: int, seconds: float, timings: dict[str, float]) -> dict:
+    """Images, wall seconds and rates of a run, and its stages from run.json's timings."""
+    return {
+        "images": rows,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(rows / seconds, 1),
+        "featurize_s": timings["featurize"],
+        "featurize_images_per_s": round(rows / timings["featurize"], 1),
+        "stages_s": {k: v for k, v in timings.items() if k != "total"},
+    }
+
+
 def first_result(root: Path, model: str, cache: Path, cores: int, scratch: Path) -> float:
     """Wall seconds of a fresh `fruits-p8 run --limit 64` (JVM, workers and model all cold):
     how long a user waits for a first look at real features. Its output goes under
     `scratch` (--data), never beside a user's --input."""
     out = scratch / "first-result"
     begin = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fruits_p8", "--log-level", "WARNING", "run",
-                    "--input", str(root), "--output", str(out), "--overwrite", "--limit", "64",
-                    "--k", "8", "--model", model, "--master", f"local[{cores}]",
-                    "--cache-dir", str(cache)], check=True, capture_output=True)
+    subprocess.run(cli_run(root, out, model, cores, cache, "--limit", "64", "--k", "8",
+                           log_level="WARNING"),
+                   check=True, capture_output=True)
     return round(time.perf_counter() - begin, 2)
 
 
@@ -225,9 +245,8 @@ def fresh_run(root: Path, model: str, cache: Path, cores: int, limit: int | None
     """A fresh `fruits-p8 run` on all the bench's images, as a user starts it (no report):
     wall seconds, the featurize stage from its run.json, when its first progress line with
     an ETA came (seconds after the featurize stage began), and Python tracebacks on stderr."""
-    command = [sys.executable, "-m", "fruits_p8", "run", "--input", str(root), "--output",
-               str(output), "--overwrite", "--model", model, "--master", f"local[{cores}]",
-               "--cache-dir", str(cache)] + ([] if limit is None else ["--limit", str(limit)])
+    command = cli_run(root, output, model, cores, cache,
+                      *([] if limit is None else ["--limit", str(limit)]))
     begin = time.perf_counter()
     lines: list[tuple[float, str]] = []
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -238,16 +257,10 @@ def fresh_run(root: Path, model: str, cache: Path, cores: int, limit: int | None
     if process.returncode != 0:
         raise SystemExit("fresh run failed:\n" + "\n".join(text for _, text in lines[-20:]))
     report = json.loads((output / "run.json").read_text())
-    rows, featurize = report["counts"]["rows_written"], report["timings_s"]["featurize"]
     started = next((at for at, text in lines if text.endswith("INFO    featurize ...")), None)
     eta = next((at for at, text in lines if "featurize:" in text and "ETA" in text), None)
     return {
-        "images": rows,
-        "seconds": round(seconds, 2),
-        "images_per_s": round(rows / seconds, 1),
-        "featurize_s": featurize,
-        "featurize_images_per_s": round(rows / featurize, 1),
-        "stages_s": {k: v for k, v in report["timings_s"].items() if k != "total"},
+        **run_figures(report["counts"]["rows_written"], seconds, report["timings_s"]),
         "first_eta_after_s": None if started is None or eta is None else round(eta - started, 1),
         "tracebacks": sum("Traceback" in text for _, text in lines),
     }
@@ -349,14 +362,8 @@ def run_pipeline(spark, config: RunConfig, sampler: MemorySampler) -> dict:
     begin = time.perf_counter()
     result = pipeline.run(config, spark=spark)
     total = time.perf_counter() - begin
-    timings = result.report["timings_s"]
     return {
-        "images": result.rows,
-        "seconds": round(total, 2),
-        "images_per_s": round(result.rows / total, 1),
-        "featurize_s": timings["featurize"],
-        "featurize_images_per_s": round(result.rows / timings["featurize"], 1),
-        "stages_s": {k: v for k, v in timings.items() if k != "total"},
+        **run_figures(result.rows, total, result.report["timings_s"]),
         "cnn_images": result.report["counts"]["cnn_images"],
         "model_builds": result.report["counts"]["model_builds"],
         "memory_mib": sampler.snapshot(),

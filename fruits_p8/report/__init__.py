@@ -55,13 +55,13 @@ def sample_points(rows: Rows, max_points: int, seed: int = 7
 def read_errors(spark, output) -> tuple[dict[str, int], dict[str, tuple[int, list[str]]]]:
     """Errors per label, and per kind their count and the first few paths."""
     table = output.read_table(spark, ERRORS, ["path", "label", "error_kind"])
-    per_label: dict[str, int] = {}
+    per_label: Counter[str] = Counter()
     kinds: dict[str, list[str]] = {}
     for path, label, kind in zip(*(table.column(c).to_pylist()
                                    for c in ("path", "label", "error_kind")), strict=True):
-        per_label[label or "(none)"] = per_label.get(label or "(none)", 0) + 1
+        per_label[label or "(none)"] += 1
         kinds.setdefault(kind, []).append(path)
-    return per_label, {kind: (len(paths), sorted(paths)[:ERROR_EXAMPLES])
+    return dict(per_label), {kind: (len(paths), sorted(paths)[:ERROR_EXAMPLES])
                        for kind, paths in kinds.items()}
 
 
