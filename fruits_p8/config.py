@@ -15,6 +15,8 @@ from pathlib import Path
 
 from fruits_p8.errors import UsageError
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
+from fruits_p8.io.glob import compile_glob
+from fruits_p8.io.listing import DEFAULT_MAX_FILE_SIZE
 from fruits_p8.schema import DEFAULT_REGION, IO_MODES
 
 DEFAULT_K = 200
@@ -80,6 +82,8 @@ class RunConfig:
     region: str = DEFAULT_REGION
     io: str = "auto"
     spark_conf: Mapping[str, str] = field(default_factory=dict)
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    skip_hidden: bool = False
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -129,5 +133,9 @@ def _problems(c: RunConfig):
         yield f"--pca-solver must be gram or spark, got {c.pca_solver!r}"
     if c.io not in IO_MODES:
         yield f"--io must be {', '.join(IO_MODES[:-1])} or {IO_MODES[-1]}, got {c.io!r}"
-    if not c.glob:
-        yield "--glob must not be empty"
+    if c.max_file_size < 1:
+        yield f"--max-file-size must be a positive number of bytes, got {c.max_file_size}"
+    try:
+        compile_glob(c.glob)
+    except UsageError as exc:
+        yield str(exc)

@@ -65,3 +65,4 @@ class FittedModelError(UserError):
     """A saved model cannot be read, or does not fit the features this run makes."""
 
     exit_code = 10
+

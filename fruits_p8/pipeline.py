@@ -32,10 +32,12 @@ from fruits_p8.features.backbones import (
 from fruits_p8.features.featurizer import PREPROCESSING, Featurizer
 from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_of
 from fruits_p8.features.weights import Weights
-from fruits_p8.io.images import read_images, resolve_input
+from fruits_p8.io.images import resolve_input
+from fruits_p8.io.listing import CountMismatch, Listing, check_unique
 from fruits_p8.io.models import read_fitted
 from fruits_p8.io.output import LocalOutput, S3Output, dumps_report, open_output
 from fruits_p8.io.paths import is_s3, nested, parse_location
+from fruits_p8.io.reading import Reader, listing_frame
 from fruits_p8.io.s3 import S3Settings, download
 from fruits_p8.io.storage import storage_for
 from fruits_p8.progress import ImageTally, SparkProgress
@@ -94,15 +96,32 @@ def executors_run_bfloat16_natively(spark) -> bool | None:
         lambda _: cpu_runs_bfloat16_natively()).collect()[0]
 
 
-def load_images(spark, config: RunConfig, root: str | None = None):
-    """The input images as (path, label, content, length, modificationTime), and their count."""
+@dataclass(frozen=True)
+class Images:
+    """The input of a run: its listing as a frame (no bytes yet) and how the tasks read them."""
+
+    listing: Listing
+    frame: object  # LISTING_DDL rows
+    reader: Reader
+
+
+def load_images(spark, config: RunConfig, root: str | None = None) -> Images:
+    """The input files, listed once by the project (every matching name, each once)."""
     settings = s3_settings(config)
     root = root or resolve_input(config.input, settings)
-    images = read_images(spark, root, config.glob, config.limit,
-                         storage_for(root, settings, spark, config.io))
-    if images.count == 0:
-        raise InputError(f"no file matching {config.glob!r} under {config.input}")
-    return images.frame, images.count
+    storage = storage_for(root, settings, spark, config.io)
+    listing = storage.list_images(root, config.glob, config.max_file_size,
+                                  config.skip_hidden).limited(config.limit)
+    check_unique([f.path for f in listing.files])
+    if listing.count == 0:
+        raise InputError(f"no file matching {config.glob!r} under {config.input}"
+                         + _skipped_hint(listing))
+    return Images(listing, listing_frame(spark, listing), storage.reader(root))
+
+
+def _skipped_hint(listing: Listing) -> str:
+    skipped = sum(listing.skipped.values())
+    return f" ({skipped} skipped as hidden: drop --skip-hidden)" if skipped else ""
 
 
 IMAGES_PER_TASK = 2000
@@ -265,6 +284,7 @@ class Featurized:
     rows: int
     errors: int
     reused: int | None
+    paths: int = 0  # distinct paths among the rows: rows + errors when each file is once
 
 
 @dataclass(frozen=True)
@@ -280,8 +300,10 @@ def _run(config: RunConfig, checked: Checked, spark) -> RunResult:
     timings = Timings()
     output = checked.output
     with timings.stage("list"):
-        images, files = load_images(spark, config, checked.root)
-        log.info("%d files match %r under %s", files, config.glob, config.input)
+        images = load_images(spark, config, checked.root)
+        files = images.listing.count
+        log.info("%d files match %r under %s%s", files, config.glob, config.input,
+                 _listing_note(images.listing))
     if config.k is not None and checked.fitted is None:
         check_k(config.k, checked.backbone.feature_dim, files)
     with timings.stage("load_weights"):
@@ -295,16 +317,18 @@ def _run(config: RunConfig, checked: Checked, spark) -> RunResult:
         log.warning("--precision bfloat16: the executors' CPU has no AVX512-BF16 or AMX, so "
                     "bfloat16 is emulated there and slower than float32")
 
-    todo, reused = images, None
+    todo, reused = images.frame, None
     if config.incremental:
-        todo, reused, kept = split_unchanged(spark, images, output, making, config.refit)
+        todo, reused, kept = split_unchanged(spark, images.frame, output, making, config.refit)
         basis = basis or kept
     featurizer, layout = _featurizer(config, spark, backbone, weights, files, basis is None)
     previous_settings = apply_settings(spark, featurizer.session_settings())
     featurized = None
     try:
         with timings.stage("featurize"):
-            featurized = featurize(spark, featurizer, layout, todo, reused, files, config)
+            featurized = featurize(spark, featurizer, layout, todo, images.reader, reused,
+                                   files, config)
+        check_counts(images.listing, featurized)
         duplicates = find_duplicates(featurized.frame)
         if duplicates["files"]:
             log.warning("%d files share their content with another file (%d across labels); "
@@ -316,8 +340,9 @@ def _run(config: RunConfig, checked: Checked, spark) -> RunResult:
         log.info("PCA: k=%d components (%.1f %% of the variance), %s", basis.model.k,
                  100 * float(cumulative_variance(basis.model.explained)[-1]), basis.source)
         report = write_output(config, output, featurized, good, basis, timings,
-                              lambda: build_report(config, files, featurized, basis, weights,
-                                                   featurizer, layout, timings, duplicates))
+                              lambda: build_report(config, images.listing, featurized, basis,
+                                                   weights, featurizer, layout, timings,
+                                                   duplicates))
     finally:
         if featurized is not None:
             featurized.frame.unpersist()
@@ -357,27 +382,30 @@ def _featurizer(config: RunConfig, spark, backbone: Backbone, weights: Weights, 
     return featurizer, Layout(partitions, threads, tally)
 
 
-def featurize(spark, featurizer: Featurizer, layout: Layout, todo, reused, files: int,
-              config: RunConfig) -> Featurized:
-    """Run the CNN over `todo` (in the featurizer's tasks), add the `reused` rows, persist
-    the lot and count it: one Spark job, with progress."""
+def featurize(spark, featurizer: Featurizer, layout: Layout, todo, reader: Reader, reused,
+              files: int, config: RunConfig) -> Featurized:
+    """Read and run the CNN over the listed files `todo` (in the featurizer's tasks), add the
+    `reused` rows, persist the lot and count it: one Spark job, with progress."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     tally = layout.tally
-    frame = featurizer.transform(spread(todo, layout.partitions))
-    keys = [F.col("error_kind").isNull().alias("ok")]
+    frame = featurizer.transform(spread(todo, layout.partitions), reader.batches)
     if reused is not None:
         frame = frame.withColumn("reused", F.lit(False)).unionByName(
             reused.withColumn("reused", F.lit(True)))
-        keys.append(F.col("reused"))
+    else:
+        frame = frame.withColumn("reused", F.lit(False))
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     to_featurize = files if reused is None else None  # unknown before the job
+    ok = F.col("error_kind").isNull()
     with tally, SparkProgress(spark.sparkContext, "featurize", to_featurize, tally=tally):
-        counts = frame.groupBy(*keys).count().collect()
-    rows = sum(r["count"] for r in counts if r.ok)
-    errors = sum(r["count"] for r in counts if not r.ok)
-    reused_rows = None if reused is None else sum(r["count"] for r in counts if r.reused)
+        counts = frame.agg(F.count(F.lit(1)).alias("total"),
+                           F.sum(ok.cast("long")).alias("ok"),
+                           F.sum(F.col("reused").cast("long")).alias("reused"),
+                           F.countDistinct("path").alias("paths")).first()
+    rows, errors = counts.ok or 0, counts.total - (counts.ok or 0)
+    reused_rows = None if reused is None else counts.reused or 0
     log.info("%d images with features, %d errors; the CNN ran on %d images (%d model "
              "builds)", rows, errors, featurizer.counters.images.value,
              featurizer.counters.builds.value)
@@ -386,7 +414,25 @@ def featurize(spark, featurizer: Featurizer, layout: Layout, todo, reused, files
     if rows == 0:
         frame.unpersist()
         raise InputError(f"none of the {files} files under {config.input} is a readable image")
-    return Featurized(frame, rows, errors, reused_rows)
+    return Featurized(frame, rows, errors, reused_rows, counts.paths)
+
+
+def check_counts(listing: Listing, featurized: Featurized) -> None:
+    """Every listed file is exactly one row, with features or an error: checked in every run,
+    before anything is committed."""
+    if featurized.rows + featurized.errors == listing.count == featurized.paths:
+        return
+    raise CountMismatch(
+        f"{listing.count} files were listed but the run made {featurized.rows} feature rows "
+        f"and {featurized.errors} error rows for {featurized.paths} distinct paths; nothing "
+        "was written: please report this")
+
+
+def _listing_note(listing: Listing) -> str:
+    notes = [f"{n} {why}" for why, n in listing.skipped.items()]
+    if listing.links_not_followed:
+        notes.append(f"{listing.links_not_followed} links to folders listed already")
+    return f" (skipped: {', '.join(notes)})" if notes else ""
 
 
 def fit_basis(config: RunConfig, good, rows: int, featurizer: Featurizer,
@@ -516,14 +562,18 @@ def find_duplicates(featurized, examples: int = 5) -> dict:
     }
 
 
-def build_report(config: RunConfig, files: int, featurized: Featurized, basis: Basis,
+def build_report(config: RunConfig, listing: Listing, featurized: Featurized, basis: Basis,
                  weights: Weights, featurizer: Featurizer, layout: Layout, timings: Timings,
                  duplicates: dict) -> dict:
-    """The run.json content."""
+    """The run.json content. `files = rows_written + errors`, checked by check_counts; the
+    `skipped` files (--skip-hidden) matched the glob but were not read."""
     counts = {
-        "files": files,
+        "files": listing.count,
         "rows_written": featurized.rows,
         "errors": featurized.errors,
+        "skipped": sum(listing.skipped.values()),
+        "skipped_by_reason": dict(listing.skipped),
+        "links_not_followed": listing.links_not_followed,
         "cnn_images": featurizer.counters.images.value,
         "model_builds": featurizer.counters.builds.value,
     }

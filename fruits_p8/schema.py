@@ -16,10 +16,12 @@ MARKER = "_FRUITS_P8"
 REPORT_DIR = "report"
 MODEL_DIR = "model"  # the fitted scaler + PCA and what made the features (reduce/saved.py)
 
-# The images a run reads: one row per file, as Spark's binaryFile source gives them.
-IMAGE_COLUMNS = ("path", "label", "content", "length", "modificationTime")
-IMAGE_DDL = ("path string, label string, content binary, length long, "
-             "modificationTime timestamp")
+# The images a run reads: one row per listed file (io/listing.py, io/reading.py). Where a file
+# could not be read, `content` is null and `read_error` says why (a kind, as in error rows).
+IMAGE_COLUMNS = ("path", "label", "length", "modificationTime", "content", "read_error",
+                 "read_detail")
+IMAGE_DDL = ("path string, label string, length long, modificationTime timestamp, "
+             "content binary, read_error string, read_detail string")
 
 IO_MODES = ("auto", "spark", "boto3")  # RunConfig.io, --io: how s3:// data moves
 

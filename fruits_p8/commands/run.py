@@ -28,6 +28,7 @@ from fruits_p8.config import (
 from fruits_p8.errors import InputError, UsageError
 from fruits_p8.features.backbones import BACKBONES
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
+from fruits_p8.io.listing import DEFAULT_MAX_FILE_SIZE
 from fruits_p8.schema import MODEL_DIR
 
 log = logging.getLogger("fruits_p8")
@@ -65,7 +66,16 @@ def add_commands(sub) -> None:
                     "featurize only the new or changed ones, project all with that output's "
                     "scaler and PCA (its stored vectors do not move; see --refit), and replace "
                     "that output")
-    io.add_argument("--glob", default="*.jpg", help="file-name pattern of the images")
+    io.add_argument("--glob", default="*.jpg",
+                    help="file-name pattern of the images (* ? [a-z] [!a] {jpg,png}, \\ "
+                    "escapes; case-sensitive); every matching file counts, hidden names too")
+    io.add_argument("--skip-hidden", action="store_true",
+                    help="leave out files and folders whose name starts with '.' (counted as "
+                    "skipped in run.json)")
+    io.add_argument("--max-file-size", type=byte_size, default=DEFAULT_MAX_FILE_SIZE,
+                    metavar="BYTES",
+                    help="a larger file is an error row, never read (e.g. 500M, 2G) "
+                    f"[default: {DEFAULT_MAX_FILE_SIZE // 2**20}M]")
     io.add_argument("--report", action="store_true",
                     help="then write the HTML report into the output (see `fruits-p8 report`)")
     io.add_argument("--no-data-quality", action="store_true",
@@ -217,7 +227,26 @@ def run_config(args: argparse.Namespace, input_path: str) -> RunConfig:
         endpoint_url=args.endpoint_url,
         io=args.io,
         spark_conf=_spark_conf(args.conf, args.threads_per_task),
+        max_file_size=args.max_file_size,
+        skip_hidden=args.skip_hidden,
     )
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def byte_size(text: str) -> int:
+    """'500M' -> 524288000: a size in bytes, with an optional K, M or G (powers of 1024)."""
+    number, unit = text.strip(), ""
+    if number[-1:].upper() in ("K", "M", "G"):
+        number, unit = number[:-1], number[-1].upper()
+    try:
+        value = int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 500M, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive size, got {text!r}")
+    return value
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -301,6 +330,9 @@ def summary(result) -> str:
         f"  time      {timing['total']:.1f} s in all, featurize {timing.get('featurize', 0):.1f} s"
         f" ({cnn_images} images through the CNN, {rate:.0f} images/s)",
     ]
+    skipped = report["counts"].get("skipped", 0)
+    if skipped:
+        lines.append(f"  skipped   {skipped} matching files under hidden names (--skip-hidden)")
     if "reused" in report["counts"]:
         lines.append(f"  reused    the features of {report['counts']['reused']} unchanged images")
     return "\n".join(lines)

@@ -138,12 +138,15 @@ def featurize_batches(
     for record in batches:
         contents = record.column("content").to_pylist()
         labels = record.column("label").to_pylist()
+        problems = _read_problems(record)
         kinds: list[str | None] = [None] * len(contents)
         messages: list[str | None] = [None] * len(contents)
         features = np.zeros((len(contents), feature_dim), dtype=np.float32)
         by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
         for row, data in enumerate(contents):
             try:
+                if problems[row] is not None:
+                    raise ImageError(*problems[row])
                 if labels[row] is None:
                     raise ImageError("no_label", "directly under the input folder: no "
                                      "<Label> folder to take the label from")
@@ -171,6 +174,19 @@ def featurize_batches(
         yield _output_batch(record, digests, features, kinds, messages, feature_dim)
 
 
+def _read_problems(record: pa.RecordBatch) -> list[tuple[str, str] | None]:
+    """Per row, the (kind, message) the reader gave instead of bytes (io/reading.py)."""
+    if "read_error" not in record.schema.names:
+        return [None] * record.num_rows
+    kinds = record.column("read_error").to_pylist()
+    details = (record.column("read_detail").to_pylist() if "read_detail" in record.schema.names
+               else [None] * len(kinds))
+    return [None if kind is None else (kind, detail or kind)
+            for kind, detail in zip(kinds, details, strict=True)]
+
+
+# Input columns the featurized rows do not keep: the bytes, and how they were read.
+CONSUMED = ("content", "source", "read_error", "read_detail")
 SHAPE_STEP = 8
 
 
@@ -200,7 +216,7 @@ def _output_batch(record: pa.RecordBatch, digests: list, features: np.ndarray, k
     np.cumsum(lengths, out=offsets[1:])
     values = pa.array(features[~failed].reshape(-1), type=pa.float32())
     column = pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(failed))
-    kept = [name for name in record.schema.names if name != "content"]
+    kept = [name for name in record.schema.names if name not in CONSUMED]
     return pa.RecordBatch.from_arrays(
         [record.column(name) for name in kept]
         + [pa.array(digests, type=pa.string()), column, pa.array(kinds, type=pa.string()),
@@ -210,9 +226,9 @@ def _output_batch(record: pa.RecordBatch, digests: list, features: np.ndarray, k
 
 
 def output_schema(input_schema) -> str:
-    """Spark DDL of the featurized frame: the input columns but `content`, then the added ones."""
+    """Spark DDL of the featurized frame: the input columns but CONSUMED, then the added ones."""
     kept = [f"`{f.name}` {f.dataType.simpleString()}" for f in input_schema.fields
-            if f.name != "content"]
+            if f.name not in CONSUMED]
     return ", ".join(kept + [f"{name} {ddl}" for name, _, ddl in FEATURIZED_COLUMNS])
 
 
@@ -286,8 +302,12 @@ class Featurizer:
         batches, not Spark's 10,000 rows of image bytes."""
         return {ARROW_RECORDS: str(self.arrow_records)}
 
-    def transform(self, images):
-        """Lazily featurize a DataFrame (its session's settings are left as they are)."""
+    def transform(self, images, read: Callable[[Iterator[pa.RecordBatch]],
+                                           Iterator[pa.RecordBatch]] | None = None):
+        """Lazily featurize a DataFrame (its session's settings are left as they are).
+
+        With `read` (io.reading.Reader.batches), `images` is a listing without `content`
+        and the featurizer's own tasks read the bytes: they never travel through the JVM."""
         sc = images.sparkSession.sparkContext
         if self._shared is None:
             self._shared = sc.broadcast(list(self.weights.arrays))
@@ -297,7 +317,7 @@ class Featurizer:
         spec = ModelSpec(self.backbone.name, self.weights.sha256, self.batch_size,
                          self.threads_per_task, self.precision)
         run = functools.partial(featurize_partition, spec, self._shared, self.counters,
-                                self.tally)
+                                self.tally, read)
         return images.mapInArrow(run, output_schema(images.schema))
 
     def close(self) -> None:
@@ -309,6 +329,7 @@ class Featurizer:
 
 def featurize_partition(
     spec: ModelSpec, shared, counters: Counters, tally: TallyAddress | None,
+    read: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None,
     batches: Iterator[pa.RecordBatch],
 ) -> Iterator[pa.RecordBatch]:
     """The mapInArrow body. Module-level on purpose: Spark pickles it by reference, so
@@ -320,6 +341,8 @@ def featurize_partition(
     summing = counters.moments is not None
     stats = BatchStats(moments=Moments.empty(backbone.feature_dim) if summing else None,
                        report=_task_report(tally))
+    if read is not None:
+        batches = read(batches)
     yield from featurize_batches(batches, forward, backbone.input_size, spec.batch_size,
                                  backbone.feature_dim, stats)
     counters.images.add(stats.images)

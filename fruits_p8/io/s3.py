@@ -7,14 +7,13 @@ or boto3's own AWS_ENDPOINT_URL).
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from fruits_p8.errors import StorageError
+from fruits_p8.io.glob import name_matches
 from fruits_p8.io.paths import split_s3
 from fruits_p8.schema import DEFAULT_REGION
 
@@ -86,20 +85,6 @@ def storage_error(exc: BaseException, uri: str, settings: S3Settings) -> Storage
         return StorageError(f"S3 refused a request on {uri}: {code} {error.get('Message', '')}"
                             .strip())
     return StorageError(f"S3 request on {uri} failed: {exc}")
-
-
-def brace_expand(pattern: str) -> list[str]:
-    """'*.{jpg,png}' -> ['*.jpg', '*.png'] (Hadoop glob braces, which fnmatch lacks)."""
-    match = re.search(r"\{([^{}]*)\}", pattern)
-    if not match:
-        return [pattern]
-    head, tail = pattern[: match.start()], pattern[match.end():]
-    return [p for option in match.group(1).split(",") for p in brace_expand(head + option + tail)]
-
-
-def name_matches(name: str, glob: str) -> bool:
-    """File-name match with Hadoop's pathGlobFilter semantics (case-sensitive, braces)."""
-    return any(fnmatch.fnmatchcase(name, p) for p in brace_expand(glob))
 
 
 def list_prefix(client, bucket: str, prefix: str) -> Iterator[S3Object]:

@@ -29,8 +29,11 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from fruits_p8.errors import InputError
+from fruits_p8.io.listing import DEFAULT_MAX_FILE_SIZE, Listing, list_local, list_s3
 from fruits_p8.io.parts import write_empty, write_parts
 from fruits_p8.io.paths import local_path, parse_location, split_s3
+from fruits_p8.io.reading import Reader, local_reader, s3_files_reader
 from fruits_p8.io.s3 import S3Object, S3Settings, list_objects, storage_error
 
 
@@ -136,11 +139,22 @@ class Storage:
 
     files: Files | None
 
-    def scan_images(self, spark, root: str, glob: str, limit: int | None):
-        """images.ImageFiles of every file under `root` whose name matches `glob`."""
-        from fruits_p8.io.images import scan_binary_files
+    def list_images(self, root: str, glob: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+                    skip_hidden: bool = False) -> Listing:
+        """Every file under `root` whose name matches `glob` (io/listing.py)."""
+        if not isinstance(self.files, S3Files):
+            raise InputError(f"fruits_p8 reads images from local folders and s3:// only, "
+                             f"not {root}")
+        scheme, bucket, prefix = _s3_parts(root)
+        return list_s3(scheme, bucket, prefix, self.files.listing(root), glob,
+                       max_file_size, skip_hidden)
 
-        return scan_binary_files(spark, root, glob, limit)
+    def reader(self, root: str) -> Reader:
+        """How the tasks open the listed files of `root`."""
+        if not isinstance(self.files, S3Files):
+            raise InputError(f"fruits_p8 reads images from local folders and s3:// only, "
+                             f"not {root}")
+        return s3_files_reader(self.files.settings, _s3_parts(root)[1])
 
     def write_dataset(self, df, schema: pa.Schema, uri: str,
                       projection: Projection | None = None) -> None:
@@ -182,6 +196,13 @@ class LocalStorage(Storage):
 
     files: Files = field(default_factory=LocalFiles)
 
+    def list_images(self, root: str, glob: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+                    skip_hidden: bool = False) -> Listing:
+        return list_local(local_path(root), glob, max_file_size, skip_hidden)
+
+    def reader(self, root: str) -> Reader:
+        return local_reader()
+
     def write_spark_ml(self, model, uri: str) -> None:
         model.write().save(Path(local_path(uri)).resolve().as_uri())
 
@@ -213,17 +234,15 @@ class S3Storage(Storage):
 
     files: S3Files = field(default_factory=S3Files)
 
-    def scan_images(self, spark, root: str, glob: str, limit: int | None):
-        from fruits_p8.io.images import ImageFiles
-        from fruits_p8.io.s3_spark import read_images_boto3
-
-        frame, count = read_images_boto3(spark, root, glob, limit, self.files)
-        return ImageFiles(frame, count)
-
     def read_dataset(self, spark, uri: str, schema: pa.Schema):
         from fruits_p8.io.s3_spark import read_parquet_parts
 
         return read_parquet_parts(spark, uri, schema, self.files)
+
+
+def _s3_parts(uri: str) -> tuple[str, str, str]:
+    loc = parse_location(uri)
+    return loc.scheme, loc.authority, loc.key
 
 
 def to_arrow(frame) -> pa.Table:

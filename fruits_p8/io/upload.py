@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fruits_p8.errors import InputError, OutputExistsError, StorageError
+from fruits_p8.io.glob import name_matches
 from fruits_p8.io.paths import label_from_path, split_s3
 from fruits_p8.io.s3 import (
     S3Settings,
@@ -19,7 +20,6 @@ from fruits_p8.io.s3 import (
     create_bucket,
     list_objects,
     md5_hex,
-    name_matches,
     storage_error,
 )
 

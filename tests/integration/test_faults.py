@@ -1,6 +1,7 @@
 """Faults and growth: a crashing worker is retried, a killed run leaves nothing marked complete,
 --incremental featurizes only what changed."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +16,6 @@ import pytest
 
 from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
-from fruits_p8.io import images as images_module
 from fruits_p8.sample import STYLES, fruit_jpeg
 from tests.conftest import TEST_SPLITS, TEST_STYLES
 
@@ -44,14 +44,14 @@ def test_a_failing_task_is_retried_and_the_output_is_complete_exactly_once(
                 raise RuntimeError("injected task failure")
             yield batch
 
-    read = images_module.read_images
+    load = pipeline.load_images
 
-    def faulty_read(*args, **kwargs):
-        files = read(*args, **kwargs)
-        frame = files.frame.mapInArrow(fail_first_attempt, files.frame.schema)
-        return images_module.ImageFiles(frame, files.count)
+    def faulty_load(*args, **kwargs):
+        images = load(*args, **kwargs)
+        frame = images.frame.mapInArrow(fail_first_attempt, images.frame.schema)
+        return dataclasses.replace(images, frame=frame)
 
-    monkeypatch.setattr(pipeline, "read_images", faulty_read)
+    monkeypatch.setattr(pipeline, "load_images", faulty_load)
     out = tmp_path / "out"
     result = pipeline.run(config(sample_dir, out, cache_dir, partitions=3), spark=spark)
     paths = pq.read_table(out / "features").column("path").to_pylist()

@@ -209,37 +209,6 @@ def test_every_file_is_accounted_for(spark, sample_dir, cache_dir, tmp_path):
     assert dup["examples"][0]["labels"] == ["Banana", "Pomme à cidre"]
 
 
-def test_input_files_in_one_call_match_sparks_own_listing(spark, tmp_path):
-    names = ["a b/1.jpg", "Pomme à cidre/été, 1.jpg", "x%20y/100%.jpg", "z/empty.jpg"]
-    for name in names:
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_bytes(b"" if "empty" in name else b"bytes")
-    frame = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-             .load(str(tmp_path)))
-    assert sorted(images.input_files(frame)) == sorted(frame.inputFiles())
-    assert len(images.input_files(frame)) == len(names)
-    empty = spark.read.format("binaryFile").option("pathGlobFilter", "*.png").load(str(tmp_path))
-    assert images.input_files(empty) == []
-
-
-def test_zero_byte_files_found_by_stat_are_those_the_scan_leaves_out(spark, tmp_path):
-    names = {"Apple/a%20b_100.jpg": b"x", "Apple/zero%20_100.jpg": b"",
-             "Kiwi fruit/été_100.jpg": b"", "Pear%41x/1_100.jpg": b"y", "Pear%41x/0_100.jpg": b""}
-    for name, data in names.items():
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_bytes(data)
-    files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-             .load(str(tmp_path)))
-    listed = sorted(images.path_from_uri(u) for u in images.input_files(files))
-    by_stat = images.skipped_by_scan(files, listed, str(tmp_path))
-    by_job = images.skipped_by_scan(files, listed, "hdfs://cluster" + str(tmp_path))
-    assert by_stat == by_job == [(p, "empty") for p in listed
-                                 if not names[p.split(f"{tmp_path}/")[1]]]
-    assert len(by_stat) == 3
-    (tmp_path / "Apple" / "zero%20_100.jpg").unlink()  # gone since the listing: not "empty"
-    assert len(images.empty_local_files(listed)) == 2
-
-
 @pytest.mark.parametrize("limit", [None, 3])
 def test_names_with_percent_escapes_are_read_once_under_their_own_label(spark, tmp_path, limit):
     # '%20' and '%41' here are characters of the names, not escapes

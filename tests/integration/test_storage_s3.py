@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fruits_p8.io.images import read_images
 from fruits_p8.io.storage import S3Storage, storage_for
 from fruits_p8.schema import ARROW_SCHEMAS, DEFAULT_REGION, ERRORS, FEATURES, IMAGE_COLUMNS
 
@@ -69,12 +70,12 @@ def test_images_are_listed_on_the_driver_and_fetched_by_the_tasks(spark, bucket)
     for key, body in objects.items():
         client.put_object(Bucket=name, Key=key, Body=body)
     storage = storage_for(f"s3://{name}/in", settings, spark)
-    found = storage.scan_images(spark, f"s3://{name}/in", "*.jpg", None)
+    found = read_images(spark, f"s3://{name}/in", storage=storage)
     assert found.frame.columns == list(IMAGE_COLUMNS) and found.count == 3
     rows = {r.path: (r.label, bytes(r.content), r.length) for r in found.frame.collect()}
     assert rows == {f"s3://{name}/{k}": (k.split("/")[1], v, len(v))
                     for k, v in objects.items() if k.endswith(".jpg")}
-    first = storage.scan_images(spark, f"s3://{name}/in", "*.jpg", 2)
+    first = read_images(spark, f"s3://{name}/in", limit=2, storage=storage)
     assert sorted(r.path for r in first.frame.collect()) == [
         f"s3://{name}/in/Apple/a_100.jpg", f"s3://{name}/in/Apple/b_100.jpg"]
 

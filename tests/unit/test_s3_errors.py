@@ -4,7 +4,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from fruits_p8.errors import StorageError
-from fruits_p8.io.s3 import S3Settings, brace_expand, name_matches, storage_error
+from fruits_p8.io.glob import name_matches
+from fruits_p8.io.s3 import S3Settings, storage_error
 
 SETTINGS = S3Settings(region="eu-west-3")
 
@@ -39,8 +40,7 @@ def test_errors_are_one_clear_line(exc, expected):
 
 
 def test_hadoop_style_globs():
-    assert brace_expand("*.{jpg,png}") == ["*.jpg", "*.png"]
-    assert brace_expand("{a,b}{1,2}") == ["a1", "a2", "b1", "b2"]
+    assert name_matches("b2", "{a,b}{1,2}") and not name_matches("c1", "{a,b}{1,2}")
     assert name_matches("3_100.jpg", "*.jpg")
     assert not name_matches("3_100.JPG", "*.jpg")  # case-sensitive, as Hadoop's filter
     assert name_matches("x.jpeg", "*.{jpg,jpeg}")
