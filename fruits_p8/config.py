@@ -17,6 +17,7 @@ from fruits_p8.errors import UsageError
 from fruits_p8.features.precision import DEFAULT_PRECISION, PRECISIONS
 from fruits_p8.io.glob import compile_glob
 from fruits_p8.io.listing import DEFAULT_MAX_FILE_SIZE
+from fruits_p8.io.s3 import S3Settings
 from fruits_p8.schema import DEFAULT_REGION, IO_MODES
 
 DEFAULT_K = 200
@@ -89,6 +90,10 @@ class RunConfig:
         problems = list(_problems(self))
         if problems:
             raise UsageError(problems[0])
+
+    def s3_settings(self) -> S3Settings:
+        """Where this run's S3 is (region, endpoint): credentials come from boto3's chain."""
+        return S3Settings(region=self.region, endpoint_url=self.endpoint_url)
 
     def with_(self, **changes: object) -> RunConfig:
         """A copy with some fields changed (and validated again)."""

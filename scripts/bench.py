@@ -66,6 +66,7 @@ from fruits_p8 import pipeline  # noqa: E402
 from fruits_p8.config import DEFAULT_K, RunConfig, default_cache_dir  # noqa: E402
 from fruits_p8.features.backbones import BACKBONES  # noqa: E402
 from fruits_p8.sample import STYLES, make_sample  # noqa: E402
+from fruits_p8.stages.featurize import default_partitions  # noqa: E402
 
 # ---------------------------------------------------------------------------------- memory
 
@@ -502,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_bfloat16:
         results["bfloat16"] = bfloat16_runs(spark, config, sampler, args.warm_runs,
                                             args.data / "output-bfloat16")
-    partitions = pipeline.default_partitions(spark, count, args.batch_size)
+    partitions = default_partitions(spark, count, args.batch_size)
     if not args.skip_baselines:
         sampler.reset()
         results["predict_batch_udf"] = predict_batch(spark, str(root), args.model,

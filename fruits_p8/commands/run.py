@@ -260,9 +260,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.report:
         print(summary(pipeline.run(config, spark=args.spark, environ=os.environ)))
         return 0
-    checked = pipeline.preflight(config)  # user mistakes before Spark starts
+    plan = pipeline.preflight(config)  # user mistakes before Spark starts
     with session(args, config.master, config.cache_dir, config.spark_conf) as spark:
-        print(summary(pipeline.run(config, spark=spark, checked=checked)))
+        print(summary(pipeline.run(config, spark=spark, plan=plan)))
         print(_report(spark, config.output, s3_settings(args), config.io, MAX_POINTS,
                       not args.no_data_quality))
     return 0

@@ -1,0 +1,96 @@
+"""Before any work: what a run will read and write, checked without Spark or images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from fruits_p8 import __version__
+from fruits_p8.config import RunConfig
+from fruits_p8.errors import FittedModelError, UsageError
+from fruits_p8.features.backbones import Backbone, check_weights_spec, get_backbone
+from fruits_p8.features.featurizer import PREPROCESSING
+from fruits_p8.features.weights import Weights
+from fruits_p8.io.images import resolve_input
+from fruits_p8.io.models import read_fitted
+from fruits_p8.io.output import LocalOutput, S3Output, open_output
+from fruits_p8.io.paths import is_s3, nested, parse_location
+from fruits_p8.reduce import check_k
+from fruits_p8.reduce.saved import MadeBy, SavedModel
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What preflight resolved: where to read, where to write, which backbone, and the
+    saved model to apply (--fitted) if any."""
+
+    root: str
+    output: LocalOutput | S3Output
+    backbone: Backbone
+    fitted: SavedModel | None = None
+
+
+def check_apart(root: str, output: str) -> None:
+    """The output must not be, hold, or sit inside the input: the run would read its own
+    files, and replacing the output could delete the images."""
+    if not nested(root, output):
+        return
+    depth = len(parse_location(output).parts) - len(parse_location(root).parts)
+    if depth == 0:
+        where = "is the input folder"
+    elif depth < 0:
+        where = f"holds the input {root}: replacing it would delete the images"
+    else:
+        where = f"is inside the input {root}: the run would read its own output"
+    raise UsageError(f"--output {output} {where}; choose an output outside the input")
+
+
+def preflight(config: RunConfig) -> Plan:
+    """Checks that need no Spark and no images: input and output apart, output replaceable
+    (and not being written by another run), model, k, input location, the fitted model.
+
+    >>> from fruits_p8 import RunConfig, preflight
+    >>> preflight(RunConfig(input="/no/such/folder", output=str(tmp / "out")))
+    Traceback (most recent call last):
+    fruits_p8.errors.InputError: input not found: /no/such/folder
+    """
+    settings = config.s3_settings()
+    root = resolve_input(config.input, settings)
+    output = open_output(config.output, settings, config.io)
+    check_apart(root, output.uri if is_s3(output.uri) else str(output.root.resolve()))
+    output.check(config.overwrite or config.incremental)
+    backbone = get_backbone(config.model)
+    check_weights_spec(backbone, config.weights)
+    if config.k is not None and config.fitted is None:
+        check_k(config.k, backbone.feature_dim)
+    fitted = None
+    if config.fitted is not None:
+        fitted = read_fitted(config.fitted, settings)
+        check_fitted(fitted, config, backbone)
+    return Plan(root, output, backbone, fitted)
+
+
+def check_fitted(fitted: SavedModel, config: RunConfig, backbone: Backbone) -> None:
+    """What can be checked of --fitted before the weights are loaded: the features this run
+    makes must be those the model was fitted on, and k is the model's."""
+    check_same_features(fitted, replace(
+        fitted.made_by, backbone=backbone.name, feature_dim=backbone.feature_dim,
+        preprocessing=PREPROCESSING, precision=config.precision), f"--fitted {config.fitted}")
+    if config.variance is not None or config.k not in (None, fitted.k):
+        raise UsageError(f"--fitted {config.fitted} keeps its k={fitted.k} components: "
+                         "drop --k and --variance")
+
+
+def made_by(config: RunConfig, weights: Weights, backbone: Backbone) -> MadeBy:
+    """How this run makes features: what a model fitted on them records."""
+    return MadeBy(backbone=backbone.name, feature_dim=backbone.feature_dim,
+                  weights_sha256=weights.sha256, weights=config.weights,
+                  preprocessing=PREPROCESSING, precision=config.precision,
+                  fruits_p8=__version__)
+
+
+def check_same_features(model: SavedModel, making: MadeBy, what: str) -> None:
+    """A model applies only to features made as those it was fitted on."""
+    differences = model.made_by.differences(making)
+    if differences:
+        raise FittedModelError(f"the model of {what} was fitted on other features: "
+                               + "; ".join(differences))
