@@ -133,8 +133,8 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
                      100 * float(cumulative_variance(basis.model.explained)[-1]), basis.source)
             record = write_output(
                 config, plan.output, featurized, basis, timings,
-                lambda: run_record(config, images.listing, featurized, basis, weights,
-                                   featurizer, layout, timings, duplicates))
+                lambda: run_record(config, plan.output.uri, images.listing, featurized, basis,
+                                   weights, featurizer, layout, timings, duplicates))
         finally:
             featurized.frame.unpersist()
     return RunResult(plan.output.uri, files, featurized.rows, featurized.errors, basis.model.k,

@@ -16,11 +16,12 @@ import math
 import re
 import shlex
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fruits_p8 import __version__
 from fruits_p8.errors import UsageError
+from fruits_p8.io.paths import Location
 from fruits_p8.schema import DEFAULT_REGION
 from fruits_p8.spark import OUTPUT_SETTINGS
 
@@ -73,9 +74,12 @@ class EmrSettings:
         if not self.bucket or "/" in self.bucket:
             raise UsageError(f"--bucket takes a bucket name, got {self.bucket!r}")
         for name in ("input", "output"):
-            if not getattr(self, name).startswith("s3://"):
-                raise UsageError(f"--{name} must be an s3:// URI on EMR, "
+            location = Location.parse(getattr(self, name))
+            if not location.is_s3 or not location.authority:
+                raise UsageError(f"--{name} must be an s3:// (or s3a://) URI on EMR, "
                                  f"got {getattr(self, name)!r}")
+            # EMRFS serves s3:// on the cluster; s3a:// and s3n:// name the same objects
+            object.__setattr__(self, name, replace(location, scheme="s3").text())
         if self.core_count is not None and self.core_count < 1:
             raise UsageError("--core-count must be at least 1")
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from fruits_p8.emr.plan import Cost
 from fruits_p8.errors import EmrError
+from fruits_p8.io.paths import Location
 
 log = logging.getLogger(__name__)
 
@@ -257,9 +258,9 @@ def log_locations(emr, cluster_id: str) -> list[str]:
     """Where EMR puts this cluster's logs: the cluster's folder, each step's stderr, and each
     node's bootstrap stderr (where a failed install shows)."""
     cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
-    base = cluster.get("LogUri", "").replace("s3n://", "s3://").rstrip("/")
-    if not base:
+    if not cluster.get("LogUri"):
         return []
+    base = replace(Location.parse(cluster["LogUri"]), scheme="s3").text()  # EMR says s3n://
     places = [f"{base}/{cluster_id}/"]
     for step in emr.list_steps(ClusterId=cluster_id)["Steps"]:
         places.append(f"{base}/{cluster_id}/steps/{step['Id']}/stderr.gz  ({step['Name']}, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -31,11 +32,69 @@ class Location:
     def key(self) -> str:
         return "/".join(self.parts)
 
+    @property
+    def bucket(self) -> str:
+        """The bucket of an s3:// location."""
+        if not self.is_s3 or not self.authority:
+            raise ValueError(f"not an s3:// URI: {self.text()}")
+        return self.authority
+
+    @property
+    def name(self) -> str:
+        return self.parts[-1] if self.parts else ""
+
+    @property
+    def local(self) -> str:
+        """The filesystem path of a local location."""
+        if not self.is_local:
+            raise ValueError(f"not a local path: {self.text()}")
+        return "/" + self.key
+
     def uri(self) -> str:
         """The unencoded URI Spark's file sources show: 'file:/a/b c', 's3://bucket/k'."""
         if self.scheme in ("", "file"):
             return "file:/" + self.key
         return f"{self.scheme}://{self.authority}/{self.key}"
+
+    def text(self) -> str:
+        """How a person would write it: '/a/b c' locally, 's3://bucket/k' elsewhere."""
+        return self.local if self.is_local else f"{self.scheme}://{self.authority}/{self.key}"
+
+    def child(self, *names: str) -> Location:
+        """A location below this one: names are raw (a '%20' in them stays as it is)."""
+        extra = tuple(p for name in names for p in name.split("/") if p not in ("", "."))
+        return Location(self.scheme, self.authority, self.parts + extra)
+
+    def sibling(self, name: str) -> Location:
+        """The location named `name` beside this one (in the same folder or prefix)."""
+        return Location(self.scheme, self.authority, self.parts[:-1] + (name,))
+
+    def within(self, other: Location) -> bool:
+        """Whether this location is `other` or lies inside it (s3, s3a and s3n: one store)."""
+        if self.is_local != other.is_local or self.is_s3 != other.is_s3:
+            return False
+        if self.authority != other.authority:
+            return False
+        if not self.is_local and not self.is_s3 and self.scheme != other.scheme:
+            return False
+        return self.parts[: len(other.parts)] == other.parts
+
+    def relative_to(self, other: Location) -> tuple[str, ...]:
+        """The parts of this location below `other` (which must hold it)."""
+        if not self.within(other):
+            raise ValueError(f"{self.text()} is not inside {other.text()}")
+        return self.parts[len(other.parts):]
+
+    @staticmethod
+    def parse(text: str) -> Location:
+        """A location a person typed: '/data/Test', '~/x' (expanded), 'file:///a', 's3://b/k'
+        ('%20' decoded in a URI with a scheme and no literal space)."""
+        loc = parse_location(text)
+        if loc.scheme == "" and text.startswith("~"):
+            loc = parse_location(os.path.expanduser(text))
+        if loc.scheme == "" and not text.startswith("/") and not text.startswith("~"):
+            loc = parse_location(os.path.abspath(text))
+        return loc
 
 
 def parse_location(path: str, decode: bool | None = None) -> Location:

@@ -16,11 +16,12 @@ from fruits_p8.stages.basis import Basis
 from fruits_p8.stages.featurize import Featurized, Layout
 
 
-def run_record(config: RunConfig, listing: Listing, featurized: Featurized, basis: Basis,
-                 weights: Weights, featurizer: Featurizer, layout: Layout, timings: Timings,
-                 duplicates: dict) -> dict:
-    """The run.json content. `files = rows_written + errors`, checked by check_counts; the
-    `skipped` files (--skip-hidden) matched the glob but were not read."""
+def run_record(config: RunConfig, output: str, listing: Listing, featurized: Featurized,
+               basis: Basis, weights: Weights, featurizer: Featurizer, layout: Layout,
+               timings: Timings, duplicates: dict) -> dict:
+    """The run.json content. `input` and `output` as the run resolved them (the config
+    section keeps them as typed). `files = rows_written + errors`, checked by check_counts;
+    the `skipped` files (--skip-hidden) matched the glob but were not read."""
     counts = {
         "files": listing.count,
         "rows_written": featurized.rows,
@@ -38,8 +39,8 @@ def run_record(config: RunConfig, listing: Listing, featurized: Featurized, basi
     model = basis.model
     return {
         "fruits_p8": __version__,
-        "input": config.input,
-        "output": config.output,
+        "input": listing.root,
+        "output": output,
         "glob": config.glob,
         "counts": counts,
         "duplicates": duplicates,
@@ -55,7 +56,7 @@ def run_record(config: RunConfig, listing: Listing, featurized: Featurized, basi
         "pca": {
             "k": model.k,
             "basis": basis.source,
-            "fitted_model": f"{config.output.rstrip('/')}/{MODEL_DIR}",
+            "fitted_model": f"{output}/{MODEL_DIR}",
             "requested_k": config.k,
             "requested_variance": config.variance,
             "solver": config.pca_solver,

@@ -272,3 +272,14 @@ def test_too_many_tasks_for_moments_in_their_results_fit_with_their_own_pass(
                           spark=spark)
     assert result.report["pca"]["fit_passes"] == 1
     assert result.rows == N_IMAGES and result.report["counts"]["cnn_images"] == N_IMAGES
+
+
+def test_run_json_names_the_output_as_the_run_resolved_it(spark, sample_dir, cache_dir,
+                                                          tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = pipeline.run(config(sample_dir, "rel/out", cache_dir, limit=10, k=2,
+                                 weights="random"), spark=spark)
+    record = json.loads((tmp_path / "rel" / "out" / "run.json").read_text())
+    assert record["output"] == result.output == str(tmp_path / "rel" / "out")
+    assert record["pca"]["fitted_model"] == f"{result.output}/model"
+    assert record["config"]["output"] == "rel/out"  # as typed

@@ -98,3 +98,16 @@ def test_an_incremental_s3_run_reuses_the_features_the_tasks_read_back(spark, s3
     assert again.rows == first.rows + 1
     assert again.report["counts"]["reused"] == first.rows
     assert again.report["counts"]["cnn_images"] == 1
+
+
+def test_a_root_typed_with_escapes_is_parsed_once_for_listing_and_labels(spark, bucket):
+    settings, name = bucket
+    client = settings.client()
+    for key in ("My Fruits/root_100.jpg", "My Fruits/Apple/a_100.jpg",
+                "My Fruits/Apple/_DSC1.jpg", "My Fruits/_Pear/.b_100.jpg"):
+        client.put_object(Bucket=name, Key=key, Body=b"x")
+    root = f"s3://{name}/My%20Fruits"  # as a person types a space in a URI
+    found = read_images(spark, root, storage=storage_for(root, settings, spark))
+    labels = {r.path.rsplit("/My Fruits/", 1)[1]: r.label for r in found.frame.collect()}
+    assert labels == {"root_100.jpg": None, "Apple/a_100.jpg": "Apple",
+                      "Apple/_DSC1.jpg": "Apple", "_Pear/.b_100.jpg": "_Pear"}

@@ -154,9 +154,16 @@ def test_bfloat16_warning_reads_the_core_nodes(templates):
     assert plan.bfloat16_warning(("--seed", "bfloat16"), "m5.xlarge", prices) is None
 
 
+def test_s3a_and_s3n_inputs_are_the_same_objects_through_emrfs():
+    assert settings(input="s3a://b/My Fruits/").input == "s3://b/My Fruits"
+    assert settings(output="s3n://b/out").output == "s3://b/out"
+
+
 def test_bad_settings_and_templates_are_usage_errors(templates):
     with pytest.raises(UsageError, match="s3://"):
         settings(input="/local/path")
+    with pytest.raises(UsageError, match="s3://"):
+        settings(input="s3:///no-bucket")
     with pytest.raises(UsageError, match="prices.json"):
         plan.build_run_job_flow(templates, settings(instance_type="x9.huge"), "r", "a")
     broken = plan.Templates({**templates.cluster, "Name": "${NOBODY}"}, templates.configurations,
