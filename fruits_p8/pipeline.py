@@ -40,15 +40,11 @@ from fruits_p8.io.s3 import S3Settings, download
 from fruits_p8.io.storage import storage_for
 from fruits_p8.progress import ImageTally, SparkProgress
 from fruits_p8.reduce import Reducer, check_k
+from fruits_p8.reduce.basis import MadeBy, PcaBasis
 from fruits_p8.reduce.moments import fit_in_results
 from fruits_p8.reduce.pca import cumulative_variance
-from fruits_p8.reduce.saved import (
-    MADE_BY,
-    MadeBy,
-    SavedModel,
-    read_saved,
-    spark_pipeline,
-)
+from fruits_p8.reduce.saved import MADE_BY, read_saved
+from fruits_p8.reduce.spark_ml import pipeline_of
 from fruits_p8.run_report import Timings, explained_variance_section, versions
 from fruits_p8.schema import ERRORS, FEATURES, MODEL_DIR, RUN_JSON
 
@@ -157,7 +153,7 @@ class Checked:
     root: str
     output: LocalOutput | S3Output
     backbone: Backbone
-    fitted: SavedModel | None = None
+    fitted: PcaBasis | None = None
 
 
 def check_apart(root: str, output: str) -> None:
@@ -200,7 +196,7 @@ def preflight(config: RunConfig) -> Checked:
     return Checked(root, output, backbone, fitted)
 
 
-def check_fitted(fitted: SavedModel, config: RunConfig, backbone: Backbone) -> None:
+def check_fitted(fitted: PcaBasis, config: RunConfig, backbone: Backbone) -> None:
     """What can be checked of --fitted before the weights are loaded: the features this run
     makes must be those the model was fitted on, and k is the model's."""
     check_same_features(fitted, replace(
@@ -271,7 +267,7 @@ class Featurized:
 class Basis:
     """The standardise + PCA the features are projected with, and where it came from."""
 
-    model: SavedModel
+    model: PcaBasis
     source: str  # "fitted on this run's images", "--fitted <uri>", "kept from <output>"
     passes: int = 0
 
@@ -327,7 +323,7 @@ def _run(config: RunConfig, checked: Checked, spark) -> RunResult:
                      float(cumulative_variance(basis.model.explained)[-1]), report)
 
 
-def check_same_features(model: SavedModel, making: MadeBy, what: str) -> None:
+def check_same_features(model: PcaBasis, making: MadeBy, what: str) -> None:
     """A model applies only to features made as those it was fitted on."""
     differences = model.made_by.differences(making)
     if differences:
@@ -397,8 +393,7 @@ def fit_basis(config: RunConfig, good, rows: int, featurizer: Featurizer,
     fit = Reducer(config.k, config.variance, config.pca_solver).fit(
         good, featurizer.backbone.feature_dim, rows,
         moments=None if moments is None else moments.value)
-    model = SavedModel(fit.scaler.mean, fit.scaler.std, fit.pca.axes, fit.explained, making)
-    return Basis(model, "fitted on this run's images", fit.passes)
+    return Basis(fit.basis.with_made_by(making), "fitted on this run's images", fit.passes)
 
 
 def write_output(config: RunConfig, output, featurized: Featurized, good, basis: Basis,
@@ -415,8 +410,7 @@ def write_output(config: RunConfig, output, featurized: Featurized, good, basis:
             else:
                 output.write_empty(ERRORS)
             model = basis.model
-            output.write_spark_ml(MODEL_DIR, spark_pipeline(model.mean, model.std, model.axes,
-                                                            model.explained), good.sparkSession)
+            output.write_spark_ml(MODEL_DIR, pipeline_of(model), good.sparkSession)
             output.write_text(f"{MODEL_DIR}/{MADE_BY}", model.made_by.to_json())
         content = report()
         output.write_text(RUN_JSON, dumps_report(content))
@@ -430,7 +424,7 @@ def write_output(config: RunConfig, output, featurized: Featurized, good, basis:
 UNCHANGED_KEY = ["path", "length", "modificationTime"]
 
 
-def previous_made_by(output) -> tuple[MadeBy | None, SavedModel | None]:
+def previous_made_by(output) -> tuple[MadeBy | None, PcaBasis | None]:
     """How the previous output's features were made, and its model (None when it has
     none: an output from before model/ existed, whose run.json still tells the first)."""
     files = output.read_folder(MODEL_DIR)

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fruits_p8.reduce.moments import Moments, principal_components, standardise
-from fruits_p8.reduce.projection import Projection
+from fruits_p8.reduce.moments import Moments, fit_from_moments
 from fruits_p8.report import logistic
 from fruits_p8.report.neighbours import split_of
 from fruits_p8.report.rows import Rows
@@ -66,12 +65,9 @@ def reduce_on_train(train: np.ndarray, test: np.ndarray, k: int
     the rounding away from the covariance; docs/data_quality.md measures the saving)."""
     mean = train.mean(axis=0, dtype=np.float64)
     centred = np.asarray(train, dtype=np.float32) - mean.astype(np.float32)
-    scatter = (centred.T @ centred).astype(np.float64)
-    stats = standardise(Moments(len(train), mean * len(train),
-                                scatter + len(train) * np.outer(mean, mean)))
-    axes = principal_components(stats.correlation).axes[:, :min(k, len(train), train.shape[1])]
-    projection = Projection.from_fit(stats.mean, stats.std, axes)
-    return projection.project(train), projection.project(test)
+    moments = Moments.from_centred(len(train), mean, centred.T @ centred)
+    basis = fit_from_moments(moments, k=min(k, len(train), train.shape[1]))
+    return basis.project(train), basis.project(test)
 
 
 def accuracy(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray,

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fruits_p8.arrow import list_to_matrix
 from fruits_p8.schema import FEATURES
 
 
@@ -41,15 +42,6 @@ class Rows:
                     self.hashes[keep], self.features[keep], self.pca[keep])
 
 
-def matrix(column: pa.ChunkedArray | pa.Array, rows: int) -> np.ndarray:
-    """A list<float> column of equal-length rows as a (rows, width) float32 array."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array(
-            [], column.type)
-    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return values.reshape(rows, -1) if rows else np.zeros((0, 0), np.float32)
-
-
 READ_COLUMNS = ["path", "label", "digest", "features", "pca"]
 
 
@@ -63,13 +55,13 @@ def to_rows(table: pa.Table) -> Rows:
     """The rows with PCA components of a `features` table (READ_COLUMNS), ordered by path."""
     table = table.filter(pc.greater(pc.list_value_length(table.column("pca")), 0)
                          ).sort_by("path")
-    n = table.num_rows
     paths = table.column("path").to_pylist()
     hashes = np.array([content_hash(d, p) for d, p in
                        zip(table.column("digest").to_pylist(), paths, strict=True)],
                       dtype=np.int64)
     return Rows(paths, table.column("label").to_pylist(), hashes,
-                matrix(table.column("features"), n), matrix(table.column("pca"), n))
+                list_to_matrix(table.column("features"), name="features"),
+                list_to_matrix(table.column("pca"), name="pca"))
 
 
 def read_rows(spark, output) -> Rows:
