@@ -49,11 +49,11 @@ photos.groupBy("label").count().orderBy("label").show(5)
 # ## 2. Featurize: a Spark ML Transformer
 # The weights are loaded once on the driver and broadcast; each Python worker builds the CNN
 # once. An image that does not decode gets a null `features` and an `error`, never a failed
-# job.
+# job. The output is cached: every action on an uncached frame would run the CNN again.
 
 # %%
-featurizer = ImageFeaturizer(batchSize=32)
-features = featurizer.transform(photos).cache()
+featurizer = ImageFeaturizer().setBatchSize(32)
+features = featurizer.transform(photos).drop("content").cache()
 good = features.where("error_kind is null")
 rows = good.count()
 print(f"{rows} images featurized, {features.count() - rows} errors, "
@@ -122,4 +122,6 @@ axes.set(xlabel="components", ylabel="share of the variance", ylim=(0, 1),
          title="Cumulative explained variance")
 figure.savefig(FIGURES / "explained_variance.png", dpi=100)
 print(f"figures in {FIGURES}")
+features.unpersist()
+featurizer.close()  # frees the broadcast weights
 spark.stop()
