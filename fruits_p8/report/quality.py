@@ -16,7 +16,6 @@ import numpy as np
 
 from fruits_p8.reduce.moments import Moments, fit_from_moments
 from fruits_p8.report import logistic
-from fruits_p8.report.neighbours import split_of
 from fruits_p8.report.rows import Rows
 
 ITERATIONS = 30
@@ -50,11 +49,11 @@ def digest_split(hashes: np.ndarray, test_share: float = 0.2) -> np.ndarray:
     return np.asarray(hashes) < cut
 
 
-def dataset_split(paths: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+def dataset_split(splits: list[str | None]) -> tuple[np.ndarray, np.ndarray] | None:
     """(train, test) masks when the images come from the dataset's own Training/ and Test/
     folders (both present), else None."""
-    splits = np.array([split_of(p) or "" for p in paths])
-    train, test = splits == "Training", splits == "Test"
+    named = np.array([split or "" for split in splits])
+    train, test = named == "Training", named == "Test"
     return (train, test) if train.any() and test.any() else None
 
 
@@ -108,7 +107,7 @@ def compare(rows: Rows, k: int, max_iter: int = ITERATIONS) -> dict[str, Accurac
     result = check(rows, ~test, test, k, "80/20 split by image content", max_iter)
     if result is None:
         return None
-    folders = dataset_split(rows.paths)
+    folders = dataset_split(rows.splits)
     if folders is not None:
         by_folder = check(rows, *folders, k, "trained on Training/, tested on Test/", max_iter)
         for name, found in (by_folder or {}).items():
