@@ -3,7 +3,8 @@
 The public API, flat (each name's docstring has a runnable example):
 
 - `run(RunConfig(...), spark)`: the whole job, folder -> Parquet + model/ + run.json;
-- `read_fitted(output)`: the standardise + PCA a run fitted, to apply elsewhere;
+- `read_fitted(output)`: the standardise + PCA a run fitted (a `PcaBasis`), to apply
+  elsewhere;
 - Spark ML stages for `pyspark.ml.Pipeline`: `ImageFeaturizer`, `PcaReducer`
   (-> `PcaReducerModel`);
 - `read_images(spark, folder)`, `label_from_path(path)`, `build_session(...)`,
@@ -25,7 +26,7 @@ _HOMES = {
     "EMBEDDED_SAMPLE": "fruits_p8.config",
     "default_cache_dir": "fruits_p8.config",
     "read_fitted": "fruits_p8.io.models",
-    "SavedModel": "fruits_p8.reduce.saved",
+    "PcaBasis": "fruits_p8.reduce.basis",
     "ImageFeaturizer": "fruits_p8.features.ml_stage",
     "PcaReducer": "fruits_p8.reduce.ml_stage",
     "PcaReducerModel": "fruits_p8.reduce.ml_stage",

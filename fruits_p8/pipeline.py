@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from fruits_p8.config import RunConfig
 from fruits_p8.plan import Plan, check_same_features, made_by, preflight
 from fruits_p8.reduce import check_k
-from fruits_p8.reduce.pca import cumulative_variance
 from fruits_p8.run_report import Timings
 from fruits_p8.stages.basis import Basis, fit_basis
 from fruits_p8.stages.duplicates import find_duplicates
@@ -130,7 +129,7 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
                     basis = fit_basis(config, featurized.ok, featurized.rows, featurizer,
                                       making)
             log.info("PCA: k=%d components (%.1f %% of the variance), %s", basis.model.k,
-                     100 * float(cumulative_variance(basis.model.explained)[-1]), basis.source)
+                     100 * basis.model.explained_total, basis.source)
             record = write_output(
                 config, plan.output, featurized, basis, timings,
                 lambda: run_record(config, plan.output.uri, images.listing, featurized, basis,
@@ -138,4 +137,4 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         finally:
             featurized.frame.unpersist()
     return RunResult(plan.output.uri, files, featurized.rows, featurized.errors, basis.model.k,
-                     float(cumulative_variance(basis.model.explained)[-1]), record)
+                     basis.model.explained_total, record)

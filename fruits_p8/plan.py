@@ -15,7 +15,7 @@ from fruits_p8.io.models import read_fitted
 from fruits_p8.io.output import LocalOutput, S3Output, open_output
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.reduce import check_k
-from fruits_p8.reduce.saved import MadeBy, SavedModel
+from fruits_p8.reduce.basis import MadeBy, PcaBasis
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Plan:
     root: str
     output: LocalOutput | S3Output
     backbone: Backbone
-    fitted: SavedModel | None = None
+    fitted: PcaBasis | None = None
 
 
 def check_apart(root: str, output: str) -> None:
@@ -69,7 +69,7 @@ def preflight(config: RunConfig) -> Plan:
     return Plan(root, output, backbone, fitted)
 
 
-def check_fitted(fitted: SavedModel, config: RunConfig, backbone: Backbone) -> None:
+def check_fitted(fitted: PcaBasis, config: RunConfig, backbone: Backbone) -> None:
     """What can be checked of --fitted before the weights are loaded: the features this run
     makes must be those the model was fitted on, and k is the model's."""
     check_same_features(fitted, replace(
@@ -88,7 +88,7 @@ def made_by(config: RunConfig, weights: Weights, backbone: Backbone) -> MadeBy:
                   fruits_p8=__version__)
 
 
-def check_same_features(model: SavedModel, making: MadeBy, what: str) -> None:
+def check_same_features(model: PcaBasis, making: MadeBy, what: str) -> None:
     """A model applies only to features made as those it was fitted on."""
     differences = model.made_by.differences(making)
     if differences:

@@ -49,11 +49,11 @@ photos.groupBy("label").count().orderBy("label").show(5)
 # ## 2. Featurize: a Spark ML Transformer
 # The weights are loaded once on the driver and broadcast; each Python worker builds the CNN
 # once. An image that does not decode gets a null `features` and an `error`, never a failed
-# job.
+# job. The output is cached: every action on an uncached frame would run the CNN again.
 
 # %%
-featurizer = ImageFeaturizer(batchSize=32)
-features = featurizer.transform(photos).cache()
+featurizer = ImageFeaturizer().setBatchSize(32)
+features = featurizer.transform(photos).drop("content").cache()
 good = features.where("error_kind is null")
 rows = good.count()
 print(f"{rows} images featurized, {features.count() - rows} errors, "
@@ -67,7 +67,7 @@ print(f"{rows} images featurized, {features.count() - rows} errors, "
 # %%
 reducer = PcaReducer(k=K).fit(good)
 reduced = reducer.transform(good).cache()
-print(f"k={reducer.n_components}: {reducer.explained.sum():.1%} of the variance")
+print(f"k={reducer.getK()}: {reducer.basis.explained_total:.1%} of the variance")
 reduced.select("label", "pca").show(3, truncate=80)
 
 # %% [markdown]
@@ -117,9 +117,11 @@ axes.legend(fontsize=6, ncol=2)
 figure.savefig(FIGURES / "pca_scatter.png", dpi=100)
 
 figure, axes = plt.subplots(figsize=(6, 4))
-axes.plot(range(1, reducer.n_components + 1), reducer.explained.cumsum(), marker="o")
+axes.plot(range(1, reducer.getK() + 1), reducer.basis.explained.cumsum(), marker="o")
 axes.set(xlabel="components", ylabel="share of the variance", ylim=(0, 1),
          title="Cumulative explained variance")
 figure.savefig(FIGURES / "explained_variance.png", dpi=100)
 print(f"figures in {FIGURES}")
+features.unpersist()
+featurizer.close()  # frees the broadcast weights
 spark.stop()

@@ -81,7 +81,7 @@ def main() -> int:
     settings = QualitySettings()
     begin = time.perf_counter()
     rows = read_rows(spark, LocalOutput(args.output)).labelled()
-    paths, labels, vectors = rows.paths, rows.labels, rows.pca
+    paths, labels, splits, vectors = rows.paths, rows.labels, rows.splits, rows.pca
     read_s = time.perf_counter() - begin
     if args.scale > 1:
         rng = np.random.default_rng(0)
@@ -91,10 +91,11 @@ def main() -> int:
                                               for _ in range(args.scale - 1)])
         paths = [f"{p}#{c}" for c in range(args.scale) for p in paths]
         labels = labels * args.scale
+        splits = splits * args.scale
     n = len(vectors)
     exact_s, exact_all, (indices, distances) = timed(
         lambda: search(spark, vectors, settings.neighbours, settings.metric), args.repeat)
-    found = Neighbourhood(paths, labels, indices, distances)
+    found = Neighbourhood(paths, labels, splits, indices, distances)
     judge_s, _, verdict = timed(lambda: judge(found, settings), 1)
     run = json.loads((args.output / "run.json").read_text())
     featurize = run["timings_s"]["featurize"]

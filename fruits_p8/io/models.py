@@ -6,12 +6,13 @@ from fruits_p8.errors import FittedModelError
 from fruits_p8.io.output import open_output
 from fruits_p8.io.paths import parse_location
 from fruits_p8.io.s3 import S3Settings
-from fruits_p8.reduce.saved import SavedModel, read_saved
+from fruits_p8.reduce.basis import PcaBasis
+from fruits_p8.reduce.saved import read_saved
 from fruits_p8.schema import MODEL_DIR
 
 
-def read_fitted(uri: str, settings: S3Settings | None = None) -> SavedModel:
-    """The model of the finished output at `uri` (or of `uri`'s parent when `uri` is that
+def read_fitted(uri: str, settings: S3Settings | None = None) -> PcaBasis:
+    """The fitted basis of the finished output at `uri` (or of `uri`'s parent when `uri` is that
     output's model/ folder).
 
     >>> from fruits_p8 import EMBEDDED_SAMPLE, RunConfig, read_fitted, run

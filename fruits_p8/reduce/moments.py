@@ -1,8 +1,9 @@
 """Standardisation and PCA from first and second moments: pure numpy, one pass over the data.
 
 Each partition adds up n, the feature sums and the Gram matrix X^T X (BLAS, float64); the
-driver merges them and solves the symmetric eigenproblem of the correlation matrix. The
-result equals fitting StandardScaler(withMean, withStd) then PCA on the scaled data.
+driver merges them and solves the symmetric eigenproblem of the correlation matrix
+(`fit_from_moments`). The result equals fitting StandardScaler(withMean, withStd) then PCA
+on the scaled data.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from fruits_p8.reduce.basis import PcaBasis
+from fruits_p8.reduce.pca import check_k, check_rows, k_for_variance
 
 
 @dataclass
@@ -32,6 +36,13 @@ class Moments:
         self.total += block.sum(axis=0)
         self.gram += block.T @ block
         return self
+
+    @classmethod
+    def from_centred(cls, n: int, mean: np.ndarray, scatter: np.ndarray) -> Moments:
+        """The moments of n rows given their mean and the scatter of the centred rows,
+        (X - mean)^T (X - mean): what a float32 product of centred rows gives cheaply."""
+        mean = np.asarray(mean, dtype=np.float64)
+        return cls(n, mean * n, np.asarray(scatter, dtype=np.float64) + n * np.outer(mean, mean))
 
     @staticmethod
     def nbytes(dim: int) -> int:
@@ -108,3 +119,19 @@ def principal_components(covariance: np.ndarray) -> Components:
     total = values.sum()
     ratios = values / total if total > 0 else np.zeros_like(values)
     return Components(vectors, ratios)
+
+
+def fit_from_moments(moments: Moments, k: int | None = None,
+                     variance: float | None = None) -> PcaBasis:
+    """Standardise + PCA from the moments of the rows: k axes, or the fewest that keep
+    `variance` of it. No pass over the data, an eigen-solve of a d x d matrix."""
+    if (k is None) == (variance is None):
+        raise ValueError("give exactly one of k and variance")
+    check_rows(moments.n)
+    if k is not None:
+        check_k(k, moments.total.shape[0], moments.n)
+    stats = standardise(moments)
+    components = principal_components(stats.correlation)
+    if k is None:
+        k = k_for_variance(components.ratios, variance)
+    return PcaBasis(stats.mean, stats.std, components.axes[:, :k], components.ratios[:k])

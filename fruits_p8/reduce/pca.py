@@ -1,9 +1,9 @@
-"""PCA on Spark ML, with k given or chosen as the smallest reaching a target explained variance."""
+"""How many principal components: k given (and checked against the data) or chosen as the
+smallest reaching a target share of the variance."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,53 +41,8 @@ def check_k(k: int, n_features: int, n_rows: int | None = None) -> None:
                              "use a smaller --k or --variance")
 
 
-@dataclass(frozen=True)
-class PcaFit:
-    """A fitted Spark PCAModel truncated to k components, its explained-variance ratios and
-    its axes (d x k, as numpy: for the projection that needs no JVM)."""
-
-    model: object
-    k: int
-    explained: np.ndarray
-    axes: np.ndarray
-
-    @property
-    def cumulative(self) -> np.ndarray:
-        return cumulative_variance(self.explained)
-
-
-def fit_pca(
-    vectors,
-    input_col: str,
-    output_col: str,
-    n_features: int,
-    n_rows: int,
-    k: int | None = None,
-    variance: float | None = None,
-) -> PcaFit:
-    """Fit Spark ML PCA once; with a variance target, fit all components then keep the first k."""
-    from pyspark.ml.feature import PCA
-
-    if (k is None) == (variance is None):
-        raise ValueError("give exactly one of k and variance")
-    if k is not None:
-        check_k(k, n_features, n_rows)
-        fit_k = k
-    else:
-        fit_k = min(n_features, n_rows)
-    model = PCA(k=fit_k, inputCol=input_col, outputCol=output_col).fit(vectors)
-    ratios = np.asarray(model.explainedVariance.toArray(), dtype=np.float64)
-    if variance is not None:
-        k = k_for_variance(ratios, variance)
-        if k < fit_k:
-            model = truncate(model, k)
-    return PcaFit(model=model, k=int(k), explained=ratios[:k],
-                  axes=np.asarray(model.pc.toArray(), dtype=np.float64))
-
-
-def truncate(model, k: int):
-    """The same PCAModel keeping only its first k components (no refit)."""
-    from fruits_p8.reduce.spark_ml import pca_model
-
-    return pca_model(model.pc.toArray()[:, :k], model.explainedVariance.toArray()[:k],
-                     model.getInputCol(), model.getOutputCol())
+def check_rows(n_rows: int) -> None:
+    """A standard deviation, and so a standardisation, needs at least 2 rows."""
+    if n_rows < 2:
+        raise ParameterError(f"standardising and PCA need at least 2 images with features, "
+                             f"got {n_rows}")

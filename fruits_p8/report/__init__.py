@@ -119,7 +119,8 @@ def make_report(spark, output, max_points: int = MAX_POINTS,
     with timings.stage("page"):
         extra = ["<h2>Labels</h2>", data_quality_html.label_gallery(examples, per_label, thumbs)]
         if neighbours is not None:
-            extra.append(data_quality_html.section(neighbours, thumbs))
+            labels = dict(zip(labelled.paths, labelled.labels, strict=True))
+            extra.append(data_quality_html.section(neighbours, thumbs, labels))
         html = page.render(report, images, error_kinds, quality, "\n".join(extra),
                            data_quality_html.STYLE)
         files = {f"{REPORT_DIR}/{name}": data for name, data in images.items()}

@@ -55,7 +55,7 @@ def judge(found: Neighbourhood, settings: QualitySettings) -> dict:
     close = [(row, int(i)) for row in range(len(paths))
              for i, d in zip(found.indices[row], found.distances[row], strict=True)
              if d <= settings.duplicate_distance and row < i]
-    groups = duplicate_groups(paths, labels, close)
+    groups = duplicate_groups(paths, labels, found.splits, close)
     return {
         "settings": {"neighbours": settings.neighbours, "metric": settings.metric,
                      "space": "pca", "min_score": settings.min_score,

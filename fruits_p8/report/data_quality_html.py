@@ -36,24 +36,20 @@ def figure(path: str, caption: str, thumbs: Mapping[str, bytes], kind: str = "")
             f"<figcaption>{escape(caption)}</figcaption></figure>")
 
 
-def shown_paths(quality: Mapping, labels: Mapping[str, str] | None = None) -> list[str]:
-    """Every image the section shows, to fetch their thumbnails in one go."""
+def shown_paths(quality: Mapping, examples: Mapping[str, str] | None = None) -> list[str]:
+    """Every image the section shows, and the `examples` (label -> path) of the label
+    gallery, to fetch their thumbnails in one go."""
     paths = []
     for suspect in quality.get("suspected_mislabels", [])[:SHOWN_SUSPECTS]:
         paths += [suspect["path"], *suspect.get("neighbours", [])]
     for group in quality.get("near_duplicates", [])[:SHOWN_GROUPS]:
         paths += group["paths"][:SHOWN_GROUP_IMAGES]
-    return paths + list((labels or {}).values())
+    return paths + list((examples or {}).values())
 
 
-def _label_of(path: str) -> str:
-    parts = [p for p in path.split("/") if p]
-    return parts[-2] if len(parts) > 1 else ""
-
-
-def suspects(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
-    """Each suspect beside its nearest neighbours: red, the image; green, neighbours carrying
-    the label they suggest."""
+def suspects(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str, str]) -> str:
+    """Each suspect beside its nearest neighbours (captioned with their `labels`, path ->
+    stored label): red, the image; green, neighbours carrying the label they suggest."""
     counts, settings = quality["counts"], quality["settings"]
     listed = quality.get("suspected_mislabels", [])
     parts = [f"<p>For each of the {counts['images']} labelled images, its "
@@ -65,8 +61,8 @@ def suspects(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
              + ". Some may be real mistakes, some look-alike fruits.</p>"]
     for suspect in listed[:SHOWN_SUSPECTS]:
         gallery = [figure(suspect["path"], suspect["label"], thumbs, "suspect")]
-        gallery += [figure(path, _label_of(path), thumbs,
-                           "other" if _label_of(path) == suspect["neighbour_label"] else "")
+        gallery += [figure(path, labels.get(path, ""), thumbs,
+                           "other" if labels.get(path) == suspect["neighbour_label"] else "")
                     for path in suspect.get("neighbours", [])]
         parts.append(
             f"<div class='case suspect-case'><p><code>{escape(suspect['path'])}</code>: filed "
@@ -76,8 +72,10 @@ def suspects(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def near_duplicates(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
-    """Each group of near-copies as a row of thumbnails, with its flags."""
+def near_duplicates(quality: Mapping, thumbs: Mapping[str, bytes],
+                    labels: Mapping[str, str]) -> str:
+    """Each group of near-copies as a row of thumbnails (captioned with their `labels`),
+    with its flags."""
     counts, settings = quality["counts"], quality["settings"]
     groups = quality.get("near_duplicates", [])
     parts = [f"<p>Images within distance {settings['duplicate_distance']} of another "
@@ -94,7 +92,7 @@ def near_duplicates(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
                                        ("spans splits", group["spans_splits"])) if on]
         shown = group["paths"][:SHOWN_GROUP_IMAGES]
         more = group["size"] - len(shown)
-        gallery = "".join(figure(path, _label_of(path), thumbs) for path in shown)
+        gallery = "".join(figure(path, labels.get(path, ""), thumbs) for path in shown)
         parts.append(
             f"<div class='case duplicate-case'><p>{group['size']} images, "
             f"{escape(', '.join(group['labels']))}"
@@ -122,11 +120,12 @@ def label_gallery(examples: Mapping[str, str], counts: Mapping[str, int],
         for label, path in sorted(examples.items())) + "</div>"
 
 
-def section(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
-    """The whole data-quality part: suspects, near-duplicates, confusions."""
+def section(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str, str]) -> str:
+    """The whole data-quality part: suspects, near-duplicates, confusions; `labels` maps each
+    image's path to its stored label."""
     return "\n".join([
-        "<h2>Suspected mislabels</h2>", suspects(quality, thumbs),
-        "<h2>Near-duplicates</h2>", near_duplicates(quality, thumbs),
+        "<h2>Suspected mislabels</h2>", suspects(quality, thumbs, labels),
+        "<h2>Near-duplicates</h2>", near_duplicates(quality, thumbs, labels),
         "<h2>Labels the neighbours mix up</h2>",
         confusion_table(quality.get("confusions", [])),
     ])

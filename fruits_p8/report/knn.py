@@ -21,11 +21,12 @@ TASKS_PER_CORE = 2
 
 @dataclass(frozen=True)
 class Neighbourhood:
-    """The searched images (in row order) and, per image, its neighbours' rows and
-    distances, closest first."""
+    """The searched images (in row order: path, label, dataset split) and, per image, its
+    neighbours' rows and distances, closest first."""
 
     paths: list[str]
     labels: list[str]
+    splits: list[str | None]
     indices: np.ndarray
     distances: np.ndarray
 
@@ -60,9 +61,9 @@ def search(spark, vectors: np.ndarray, k: int, metric: str, tasks: int | None = 
 def neighbourhood(spark, rows: Rows, k: int, metric: str, tasks: int | None = None
                   ) -> Neighbourhood:
     """The labelled images of a run and their k nearest neighbours in the PCA space."""
-    paths, labels, vectors = rows.paths, rows.labels, rows.pca
+    paths, labels, splits = rows.paths, rows.labels, rows.splits
     if len(paths) < 2:
-        return Neighbourhood(paths, labels, np.zeros((len(paths), 0), np.int32),
+        return Neighbourhood(paths, labels, splits, np.zeros((len(paths), 0), np.int32),
                              np.zeros((len(paths), 0), np.float32))
-    indices, distances = search(spark, vectors, k, metric, tasks)
-    return Neighbourhood(paths, labels, indices, distances)
+    indices, distances = search(spark, rows.pca, k, metric, tasks)
+    return Neighbourhood(paths, labels, splits, indices, distances)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 METRICS = ("cosine", "euclidean")
-SPLITS = {"training": "Training", "train": "Training", "test": "Test",
-          "validation": "Validation", "val": "Validation"}
 
 
 def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
@@ -141,15 +139,6 @@ def rank_suspects(suspects: Sequence[Suspect], cap: int) -> list[Suspect]:
     return sorted(suspects, key=lambda s: (-s.score, s.distance, s.path))[:cap]
 
 
-def split_of(path: str) -> str | None:
-    """The dataset split an image belongs to: the folder above its label folder when it is
-    named like one (`Training/Apple/1.jpg` → Training), else None."""
-    parts = [p for p in path.replace("\\", "/").split("/") if p]
-    if len(parts) < 3:
-        return None
-    return SPLITS.get(parts[-3].lower())
-
-
 def groups_of(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
     """Connected components of the pairs (union-find), each sorted, only those of 2 or more,
     largest first."""
@@ -196,15 +185,17 @@ class DuplicateGroup:
 
 
 def duplicate_groups(paths: Sequence[str], labels: Sequence[str],
-                     pairs: Sequence[tuple[int, int]]) -> list[DuplicateGroup]:
-    """The near-duplicate groups of the close pairs (indices into paths/labels); groups that
-    span labels or splits first, then the largest."""
+                     splits: Sequence[str | None], pairs: Sequence[tuple[int, int]]
+                     ) -> list[DuplicateGroup]:
+    """The near-duplicate groups of the close pairs (indices into paths/labels/splits, a
+    split None outside a dataset split); groups that span labels or splits first, then the
+    largest."""
     found = []
     for members in groups_of(len(paths), pairs):
-        splits = {split_of(paths[i]) for i in members} - {None}
+        spanned = {splits[i] for i in members} - {None}
         found.append(DuplicateGroup(tuple(paths[i] for i in members),
                                     tuple(sorted({labels[i] for i in members})),
-                                    tuple(sorted(splits))))
+                                    tuple(sorted(spanned))))
     return sorted(found, key=lambda g: (not g.spans_splits, not g.spans_labels, -len(g.paths),
                                         g.paths[0]))
 

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fruits_p8.reduce.moments import Moments, principal_components, standardise
-from fruits_p8.reduce.projection import Projection
+from fruits_p8.reduce.moments import Moments, fit_from_moments
 from fruits_p8.report import logistic
-from fruits_p8.report.neighbours import split_of
 from fruits_p8.report.rows import Rows
 
 ITERATIONS = 30
@@ -51,11 +49,11 @@ def digest_split(hashes: np.ndarray, test_share: float = 0.2) -> np.ndarray:
     return np.asarray(hashes) < cut
 
 
-def dataset_split(paths: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+def dataset_split(splits: list[str | None]) -> tuple[np.ndarray, np.ndarray] | None:
     """(train, test) masks when the images come from the dataset's own Training/ and Test/
     folders (both present), else None."""
-    splits = np.array([split_of(p) or "" for p in paths])
-    train, test = splits == "Training", splits == "Test"
+    named = np.array([split or "" for split in splits])
+    train, test = named == "Training", named == "Test"
     return (train, test) if train.any() and test.any() else None
 
 
@@ -66,12 +64,9 @@ def reduce_on_train(train: np.ndarray, test: np.ndarray, k: int
     the rounding away from the covariance; docs/data_quality.md measures the saving)."""
     mean = train.mean(axis=0, dtype=np.float64)
     centred = np.asarray(train, dtype=np.float32) - mean.astype(np.float32)
-    scatter = (centred.T @ centred).astype(np.float64)
-    stats = standardise(Moments(len(train), mean * len(train),
-                                scatter + len(train) * np.outer(mean, mean)))
-    axes = principal_components(stats.correlation).axes[:, :min(k, len(train), train.shape[1])]
-    projection = Projection.from_fit(stats.mean, stats.std, axes)
-    return projection.project(train), projection.project(test)
+    moments = Moments.from_centred(len(train), mean, centred.T @ centred)
+    basis = fit_from_moments(moments, k=min(k, len(train), train.shape[1]))
+    return basis.project(train), basis.project(test)
 
 
 def accuracy(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray,
@@ -112,7 +107,7 @@ def compare(rows: Rows, k: int, max_iter: int = ITERATIONS) -> dict[str, Accurac
     result = check(rows, ~test, test, k, "80/20 split by image content", max_iter)
     if result is None:
         return None
-    folders = dataset_split(rows.paths)
+    folders = dataset_split(rows.splits)
     if folders is not None:
         by_folder = check(rows, *folders, k, "trained on Training/, tested on Test/", max_iter)
         for name, found in (by_folder or {}).items():

@@ -14,16 +14,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fruits_p8.arrow import list_to_matrix
+from fruits_p8.io.paths import parse_location
 from fruits_p8.schema import FEATURES
+
+SPLITS = {"training": "Training", "train": "Training", "test": "Test",
+          "validation": "Validation", "val": "Validation"}
 
 
 @dataclass(frozen=True)
 class Rows:
-    """Rows ordered by path: label (None outside a label folder), a hash of the image's
-    content (the quality check's split), the raw features and the PCA components."""
+    """Rows ordered by path: label (the stored column; None outside a label folder), the
+    dataset split of the image's folder (`split_of`), a hash of the image's content (the
+    quality check's split), the raw features and the PCA components."""
 
     paths: list[str]
     labels: list[str | None]
+    splits: list[str | None]
     hashes: np.ndarray
     features: np.ndarray
     pca: np.ndarray
@@ -36,18 +43,22 @@ class Rows:
         keep = np.array([label is not None for label in self.labels], dtype=bool)
         if keep.all():
             return self
-        return Rows([p for p, k in zip(self.paths, keep, strict=True) if k],
-                    [x for x, k in zip(self.labels, keep, strict=True) if k],
+        return Rows(*([x for x, k in zip(values, keep, strict=True) if k]
+                      for values in (self.paths, self.labels, self.splits)),
                     self.hashes[keep], self.features[keep], self.pca[keep])
 
 
-def matrix(column: pa.ChunkedArray | pa.Array, rows: int) -> np.ndarray:
-    """A list<float> column of equal-length rows as a (rows, width) float32 array."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array(
-            [], column.type)
-    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    return values.reshape(rows, -1) if rows else np.zeros((0, 0), np.float32)
+def _folders_of(path: str) -> tuple[str, ...]:
+    """Shim, until io/paths.py has it: the folders holding a file, outermost first, as
+    spelled (Spark's raw `path`: no decoding)."""
+    return parse_location(path, decode=False).parts[:-1]
+
+
+def split_of(path: str) -> str | None:
+    """The dataset split an image belongs to: the folder above its label folder when it is
+    named like one (`Training/Apple/1.jpg` -> Training), else None."""
+    folders = _folders_of(path)
+    return SPLITS.get(folders[-2].lower()) if len(folders) >= 2 else None
 
 
 READ_COLUMNS = ["path", "label", "digest", "features", "pca"]
@@ -63,13 +74,13 @@ def to_rows(table: pa.Table) -> Rows:
     """The rows with PCA components of a `features` table (READ_COLUMNS), ordered by path."""
     table = table.filter(pc.greater(pc.list_value_length(table.column("pca")), 0)
                          ).sort_by("path")
-    n = table.num_rows
     paths = table.column("path").to_pylist()
     hashes = np.array([content_hash(d, p) for d, p in
                        zip(table.column("digest").to_pylist(), paths, strict=True)],
                       dtype=np.int64)
-    return Rows(paths, table.column("label").to_pylist(), hashes,
-                matrix(table.column("features"), n), matrix(table.column("pca"), n))
+    return Rows(paths, table.column("label").to_pylist(), [split_of(p) for p in paths],
+                hashes, list_to_matrix(table.column("features"), name="features"),
+                list_to_matrix(table.column("pca"), name="pca"))
 
 
 def read_rows(spark, output) -> Rows:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from fruits_p8.io.paths import parse_location
 from fruits_p8.io.s3 import S3Settings
 from fruits_p8.io.storage import storage_for
 
@@ -39,7 +40,7 @@ def _reader(settings: S3Settings | None) -> Callable[[str], bytes | None]:
     lock = threading.Lock()
 
     def read(path: str) -> bytes | None:
-        scheme = path.partition("://")[0] if "://" in path else "file"
+        scheme = _kind(path)
         with lock:
             if scheme not in getters:
                 files = (storage_for(path, settings).files
@@ -49,6 +50,12 @@ def _reader(settings: S3Settings | None) -> Callable[[str], bytes | None]:
         return None if get is None else get(path)
 
     return read
+
+
+def _kind(path: str) -> str:
+    """The kind of storage a path lives in: "file", or its URI scheme."""
+    location = parse_location(path, decode=False)
+    return "file" if location.is_local else location.scheme
 
 
 def thumbnails(paths: Iterable[str], settings: S3Settings | None = None,

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from fruits_p8.config import RunConfig
 from fruits_p8.features.featurizer import Featurizer
 from fruits_p8.reduce import Reducer
-from fruits_p8.reduce.saved import MadeBy, SavedModel
+from fruits_p8.reduce.basis import MadeBy, PcaBasis
 
 
 @dataclass(frozen=True)
 class Basis:
     """The standardise + PCA the features are projected with, and where it came from."""
 
-    model: SavedModel
+    model: PcaBasis
     source: str  # "fitted on this run's images", "--fitted <uri>", "kept from <output>"
     passes: int = 0
 
@@ -27,5 +27,4 @@ def fit_basis(config: RunConfig, good, rows: int, featurizer: Featurizer,
     fit = Reducer(config.k, config.variance, config.pca_solver).fit(
         good, featurizer.backbone.feature_dim, rows,
         moments=None if moments is None else moments.value)
-    model = SavedModel(fit.scaler.mean, fit.scaler.std, fit.pca.axes, fit.explained, making)
-    return Basis(model, "fitted on this run's images", fit.passes)
+    return Basis(fit.basis.with_made_by(making), "fitted on this run's images", fit.passes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from fruits_p8.features.precision import precision_of
-from fruits_p8.reduce.saved import MadeBy, SavedModel, read_saved
+from fruits_p8.reduce.basis import MadeBy, PcaBasis
+from fruits_p8.reduce.saved import read_saved
 from fruits_p8.schema import FEATURES, MODEL_DIR
 from fruits_p8.stages.basis import Basis
 
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 UNCHANGED_KEY = ["path", "length", "modificationTime"]
 
 
-def previous_made_by(output) -> tuple[MadeBy | None, SavedModel | None]:
+def previous_made_by(output) -> tuple[MadeBy | None, PcaBasis | None]:
     """How the previous output's features were made, and its model (None when it has
     none: an output from before model/ existed, whose run.json still tells the first)."""
     files = output.read_folder(MODEL_DIR)

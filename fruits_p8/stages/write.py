@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from fruits_p8.config import RunConfig
 from fruits_p8.io.output import dumps_report
-from fruits_p8.reduce.saved import MADE_BY, spark_pipeline
+from fruits_p8.reduce.saved import MADE_BY
+from fruits_p8.reduce.spark_ml import pipeline_of
 from fruits_p8.run_report import Timings
 from fruits_p8.schema import ERRORS, FEATURES, MODEL_DIR, RUN_JSON
 from fruits_p8.stages.basis import Basis
@@ -27,9 +28,7 @@ def write_output(config: RunConfig, output, featurized: Featurized, basis: Basis
             else:
                 output.write_empty(ERRORS)
             model = basis.model
-            output.write_spark_ml(MODEL_DIR, spark_pipeline(model.mean, model.std, model.axes,
-                                                            model.explained),
-                                  featurized.frame.sparkSession)
+            output.write_spark_ml(MODEL_DIR, pipeline_of(model), featurized.frame.sparkSession)
             output.write_text(f"{MODEL_DIR}/{MADE_BY}", model.made_by.to_json())
         content = record()
         output.write_text(RUN_JSON, dumps_report(content))

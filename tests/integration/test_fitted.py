@@ -110,7 +110,7 @@ def test_fitted_projects_new_images_into_the_training_basis(spark, trained, samp
     rows = by_path(out / "features")
     assert len(rows) == result.rows == 9 and result.k == model.k == 4
     features = np.array([r["features"] for r in rows.values()])
-    expected = model.projection().project(features)
+    expected = model.project(features)
     assert np.allclose([r["pca"] for r in rows.values()], expected, atol=1e-5)
     # Not a basis of its own: a fit on these 9 images would give other components.
     refit = pipeline.run(config(sample_dir / "Test", tmp_path / "own", cache_dir), spark=spark)

@@ -96,10 +96,10 @@ def test_pca_fits_from_the_featurizers_moments_as_a_separate_pass_would(default_
     own_pass = Reducer(k=5).fit(features, 1280, N_IMAGES)
     assert own_pass.passes == 1
     written = pq.read_table(out / "features").to_pylist()
-    assert np.allclose(own_pass.scaler.mean,
+    assert np.allclose(own_pass.basis.mean,
                        np.mean([r["features"] for r in written], axis=0), atol=1e-5)
     assert np.allclose(result.report["pca"]["explained_variance"]["per_component"],
-                       own_pass.explained, atol=1e-6)
+                       own_pass.basis.explained, atol=1e-6)
 
 
 def test_written_pca_is_spark_mls_transform_of_the_written_features(default_run, spark):
@@ -120,7 +120,7 @@ def test_sparks_own_writer_writes_the_same_dataset(default_run, spark, tmp_path)
     features = spark.read.parquet(str(out / "features"))
     model = Reducer(k=5).fit(features, 1280, N_IMAGES)
     write_parquet(features.drop("pca"), ARROW_SCHEMAS[FEATURES], str(tmp_path / "spark"),
-                  model.projection)
+                  model.projection())
     ours = pq.read_table(out / "features").sort_by("path")
     theirs = pq.read_table(tmp_path / "spark").sort_by("path")
     assert theirs.column_names == ours.column_names

@@ -6,6 +6,7 @@ import pytest
 from fruits_p8.errors import ParameterError
 from fruits_p8.reduce import Reducer
 from fruits_p8.reduce.pca import k_for_variance
+from fruits_p8.reduce.spark_ml import VECTOR_COLUMNS, pipeline_of
 
 pytestmark = pytest.mark.spark
 N, D = 240, 24
@@ -42,11 +43,12 @@ def test_scaler_and_pca_match_numpy(data, solver):
     x, df = data
     model = Reducer(k=4, solver=solver).fit(df, D, N)
     scaled, ratios, axes = numpy_reference(x)
-    assert np.allclose(model.scaler.mean, x.mean(axis=0), atol=1e-4)
-    assert np.allclose(model.scaler.std, x.std(axis=0, ddof=1), rtol=1e-4, atol=1e-5)
-    assert model.scaler.constant_features == 1
-    assert model.k == 4
-    assert np.allclose(model.explained, ratios[:4], atol=1e-5)
+    basis = model.basis
+    assert np.allclose(basis.mean, x.mean(axis=0), atol=1e-4)
+    assert np.allclose(basis.std, x.std(axis=0, ddof=1), rtol=1e-4, atol=1e-5)
+    assert basis.constant_features == 1
+    assert basis.k == 4 and model.passes == (1 if solver == "gram" else 2)
+    assert np.allclose(basis.explained, ratios[:4], atol=1e-5)
     projected = collect_pca(model, df)
     expected = scaled @ axes[:, :4]
     signs = np.sign(np.sum(projected * expected, axis=0))
@@ -60,8 +62,10 @@ def test_scaled_features_have_mean_0_and_std_1(data):
     from pyspark.ml.functions import array_to_vector, vector_to_array
 
     model = Reducer(k=2).fit(df, D, N)
-    vectors = df.withColumn("_features_vec", array_to_vector("features"))
-    scaled = model.scaler.model.transform(vectors).select(vector_to_array("_scaled_vec").alias("z"))
+    vector, scaled_col, _ = VECTOR_COLUMNS
+    scaler = pipeline_of(model.basis).stages[0]  # the StandardScalerModel model/ holds
+    vectors = df.withColumn(vector, array_to_vector("features"))
+    scaled = scaler.transform(vectors).select(vector_to_array(scaled_col).alias("z"))
     z = np.array([r.z for r in scaled.collect()])
     live = np.arange(D) != 5
     assert np.allclose(z[:, live].mean(axis=0), 0, atol=1e-5)
@@ -74,9 +78,9 @@ def test_variance_target_keeps_the_smallest_sufficient_k(data, solver):
     x, df = data
     _, ratios, _ = numpy_reference(x)
     model = Reducer(k=None, variance=0.9, solver=solver).fit(df, D, N)
-    assert model.k == k_for_variance(ratios, 0.9)
-    assert model.pca.cumulative[-1] >= 0.9 - 1e-9
-    assert collect_pca(model, df).shape == (N, model.k)
+    assert model.basis.k == k_for_variance(ratios, 0.9)
+    assert model.basis.explained_total >= 0.9 - 1e-9
+    assert collect_pca(model, df).shape == (N, model.basis.k)
 
 
 def test_both_solvers_give_the_same_projection(data):
@@ -92,11 +96,11 @@ def test_numpy_projection_equals_spark_ml(data, solver, variance):
     # what the pipeline writes (numpy in the Python workers) against Spark ML in the JVM
     _, df = data
     model = Reducer(k=None if variance else 4, variance=variance, solver=solver).fit(df, D, N)
-    rows = model.projection.transform(df).select("path", "pca").collect()
+    rows = model.projection().transform(df).select("path", "pca").collect()
     rows.sort(key=lambda r: int(r.path[1:]))
     numpy_side = np.array([r.pca for r in rows], dtype=np.float64)
     spark_ml = collect_pca(model, df)
-    assert numpy_side.shape == spark_ml.shape == (N, model.k)
+    assert numpy_side.shape == spark_ml.shape == (N, model.basis.k)
     assert np.allclose(numpy_side, spark_ml, rtol=1e-6, atol=1e-6 * np.abs(spark_ml).max())
 
 

@@ -7,6 +7,7 @@ from hypothesis.extra.numpy import arrays
 from fruits_p8.errors import ParameterError
 from fruits_p8.reduce.moments import (
     Moments,
+    fit_from_moments,
     fit_in_results,
     merge_all,
     principal_components,
@@ -123,3 +124,33 @@ def test_moments_go_back_with_task_results_only_well_under_the_limit():
     assert fit_in_results(fitting, 1280, gib)
     assert not fit_in_results(fitting + 1, 1280, gib)
     assert fit_in_results(10_000, 1280, 0)  # 0: Spark sets no limit
+
+
+def test_fit_from_moments_keeps_k_axes_or_the_fewest_reaching_the_variance():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 8)) + rng.normal(0, 0.01, (60, 8))
+    moments = Moments.empty(8).add(x)
+    comps = principal_components(standardise(moments).correlation)
+    basis = fit_from_moments(moments, k=4)
+    assert basis.k == 4 and basis.made_by is None
+    assert np.allclose(basis.mean, x.mean(axis=0)) and np.allclose(basis.std, x.std(0, ddof=1))
+    assert np.array_equal(basis.axes, comps.axes[:, :4])
+    assert np.array_equal(basis.explained, comps.ratios[:4])
+    chosen = fit_from_moments(moments, variance=0.99)
+    assert chosen.k == k_for_variance(comps.ratios, 0.99) == 3  # three directions + noise
+    with pytest.raises(ValueError, match="exactly one"):
+        fit_from_moments(moments, k=2, variance=0.9)
+    with pytest.raises(ParameterError, match="8 features"):
+        fit_from_moments(moments, k=9)
+    with pytest.raises(ParameterError, match="at least 2"):
+        fit_from_moments(Moments.empty(8).add(x[:1]), k=1)
+
+
+def test_moments_from_a_centred_scatter_equal_the_raw_ones():
+    rng = np.random.default_rng(6)
+    x = rng.normal(50.0, 2.0, (40, 5))
+    mean = x.mean(axis=0)
+    centred = Moments.from_centred(len(x), mean, (x - mean).T @ (x - mean))
+    raw = Moments.empty(5).add(x)
+    assert centred.n == raw.n
+    assert np.allclose(centred.total, raw.total) and np.allclose(centred.gram, raw.gram)

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 from fruits_p8.report.data_quality import QualitySettings, judge
 from fruits_p8.report.knn import Neighbourhood
-from fruits_p8.report.neighbours import groups_of, largest, nearest, prepare, split_of, vote
+from fruits_p8.report.neighbours import groups_of, largest, nearest, prepare, vote
+from fruits_p8.report.rows import split_of
 
 
 @settings(max_examples=40, deadline=None)
@@ -50,7 +51,9 @@ def test_groups_are_the_connected_components_of_the_pairs(n, raw):
 
 def test_the_split_is_the_folder_above_the_label():
     assert split_of("file:/d/fruits-360/Training/Apple/1.jpg") == "Training"
+    assert split_of("file:///d/fruits-360/Training/Apple/1.jpg") == "Training"
     assert split_of("s3://b/x/Test/Apple/1.jpg") == "Test"
+    assert split_of("s3://Test/Apple/1.jpg") is None  # a bucket is not a folder
     assert split_of("/d/photos/Apple/1.jpg") is None
 
 
@@ -68,7 +71,8 @@ def test_a_moved_image_is_a_suspect_and_a_group_across_splits_is_flagged():
     paths[3] = "/d/Test/Pear/moved.jpg"
     rows = prepare(np.array(vectors), "cosine")
     indices, distances = nearest(rows, rows, 5, "cosine", query_ids=np.arange(len(rows)))
-    result = judge(Neighbourhood(paths, labels, indices, distances),
+    splits = [split_of(p) for p in paths]
+    result = judge(Neighbourhood(paths, labels, splits, indices, distances),
                    QualitySettings(neighbours=5, duplicate_distance=0.01))
     top = result["suspected_mislabels"][0]
     assert (top["path"], top["label"], top["neighbour_label"]) == (paths[3], "Pear", "Apple")
