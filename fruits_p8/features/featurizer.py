@@ -137,7 +137,6 @@ def featurize_batches(
     stats = stats if stats is not None else BatchStats()
     for record in batches:
         contents = record.column("content").to_pylist()
-        labels = record.column("label").to_pylist()
         problems = _read_problems(record)
         kinds: list[str | None] = [None] * len(contents)
         messages: list[str | None] = [None] * len(contents)
@@ -147,9 +146,6 @@ def featurize_batches(
             try:
                 if problems[row] is not None:
                     raise ImageError(*problems[row])
-                if labels[row] is None:
-                    raise ImageError("no_label", "directly under the input folder: no "
-                                     "<Label> folder to take the label from")
                 if data is None:
                     raise ImageError("unreadable", "cannot be read by this process "
                                      "(permissions)")

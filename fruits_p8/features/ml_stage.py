@@ -26,8 +26,8 @@ from fruits_p8.features import backbones
 from fruits_p8.features import featurizer as featurizing
 from fruits_p8.features.precision import DEFAULT_PRECISION
 
-# The columns the internal Featurizer reads (content, label) and adds (the rest), by name.
-_FIXED = ("content", "label", "digest", "features", "error_kind", "error")
+# The columns the internal Featurizer reads (content) and adds (the rest), by name.
+_FIXED = ("content", "digest", "features", "error_kind", "error")
 
 
 class _ImageFeaturizerParams(HasInputCol, HasOutputCol):
@@ -200,9 +200,7 @@ class ImageFeaturizer(Transformer, _ImageFeaturizerParams, DefaultParamsReadable
         for name, alias in hidden.items():  # out of the way of the Featurizer's names
             frame = frame.withColumnRenamed(name, alias)
         source = hidden.get(self.getInputCol(), self.getInputCol())
-        # Shim until the "file needs a <Label> folder" rule leaves the Featurizer for the run
-        # pipeline: it turns a null label into a no_label error, so it gets one never null.
-        frame = frame.withColumn("content", F.col(source)).withColumn("label", F.lit(""))
+        frame = frame.withColumn("content", F.col(source))
         out = self.featurizer().transform(frame)
         restore = {alias: name for name, alias in hidden.items()}
         width = {"ml_attr": {"num_attrs": dim}}  # PcaReducer reads the width here
@@ -215,4 +213,4 @@ class ImageFeaturizer(Transformer, _ImageFeaturizerParams, DefaultParamsReadable
                                            metadata=width if column == "features" else None)
             return F.col(f"`{column}`")
 
-        return out.select(*[named(c) for c in out.columns if c != "label"])
+        return out.select(*[named(c) for c in out.columns])

@@ -32,6 +32,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Error kinds a listing or a read gives a file before any decoding (see features/preprocess).
 DANGLING, NOT_A_FILE, TOO_BIG = "missing", "not_a_file", "file_too_large"
 MISSING, CHANGED, UNREADABLE = "missing", "changed", "unreadable"
+NO_LABEL = "no_label"
+NO_LABEL_DETAIL = "directly under the input folder: no <Label> folder to take the label from"
 
 
 class CountMismatch(Exception):
@@ -162,7 +164,9 @@ def _listed(path: bytes, depth: int, folder: bytes, kind: str,
     modified = (EPOCH + timedelta(milliseconds=info.st_mtime_ns // 1_000_000)
                 if info is not None else EPOCH)
     problem = detail = None
-    if kind == "dangling":
+    if label is None:
+        problem, detail = NO_LABEL, NO_LABEL_DETAIL
+    elif kind == "dangling":
         problem, detail = DANGLING, "a symbolic link to a file that does not exist"
     elif kind == "other":
         problem, detail = NOT_A_FILE, "not a regular file (a device, socket or pipe)"
@@ -211,7 +215,9 @@ def list_s3(scheme: str, bucket: str, prefix: str, objects, glob: str,
             skipped["hidden"] = skipped.get("hidden", 0) + 1
             continue
         problem = detail = None
-        if obj.size > max_file_size:
+        if len(parts) < 2:
+            problem, detail = NO_LABEL, NO_LABEL_DETAIL
+        elif obj.size > max_file_size:
             problem, detail = TOO_BIG, f"{obj.size} bytes is over --max-file-size {max_file_size}"
         files.append(ListedFile(f"{scheme}://{bucket}/{obj.key}",
                                 parts[-2] if len(parts) > 1 else None, obj.size, obj.modified,

@@ -151,6 +151,11 @@ def label_from_path(path: str, root: str | None = None) -> str | None:
     return loc.parts[-2]
 
 
+def folders_of(path: str) -> tuple[str, ...]:
+    """The folders holding a file, outermost first, as spelled (a raw path: no decoding)."""
+    return parse_location(path, decode=False).parts[:-1]
+
+
 def nested(a: str, b: str) -> bool:
     """Whether two locations are the same, or one holds the other (absolute local paths, or
     URIs); s3://, s3a:// and s3n:// name the same store."""

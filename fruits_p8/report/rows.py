@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fruits_p8.arrow import list_to_matrix
-from fruits_p8.io.paths import parse_location
+from fruits_p8.io.paths import folders_of
 from fruits_p8.schema import FEATURES
 
 SPLITS = {"training": "Training", "train": "Training", "test": "Test",
@@ -48,16 +48,10 @@ class Rows:
                     self.hashes[keep], self.features[keep], self.pca[keep])
 
 
-def _folders_of(path: str) -> tuple[str, ...]:
-    """Shim, until io/paths.py has it: the folders holding a file, outermost first, as
-    spelled (Spark's raw `path`: no decoding)."""
-    return parse_location(path, decode=False).parts[:-1]
-
-
 def split_of(path: str) -> str | None:
     """The dataset split an image belongs to: the folder above its label folder when it is
     named like one (`Training/Apple/1.jpg` -> Training), else None."""
-    folders = _folders_of(path)
+    folders = folders_of(path)
     return SPLITS.get(folders[-2].lower()) if len(folders) >= 2 else None
 
 

@@ -86,6 +86,14 @@ def test_symlink_loops_end_the_walk_and_list_no_file_twice(tmp_path):
     assert listing.count == 20 and listing.links_not_followed == 3
 
 
+def test_a_file_directly_under_the_root_has_no_label_folder(tmp_path):
+    _write(os.fsencode(tmp_path / "loose.jpg"))
+    _write(os.fsencode(tmp_path / "Kiwi" / "k.jpg"))
+    problems = {f.path.rsplit("/", 1)[1]: (f.label, f.problem)
+                for f in list_local(str(tmp_path), "*.jpg").files}
+    assert problems == {"loose.jpg": (None, "no_label"), "k.jpg": ("Kiwi", None)}
+
+
 def test_links_to_files_are_followed_and_dangling_ones_are_errors(tmp_path):
     _write(os.fsencode(tmp_path / "Apple" / "a.jpg"))
     os.symlink(tmp_path / "Apple" / "a.jpg", tmp_path / "Apple" / "b.jpg")
