@@ -30,7 +30,8 @@ from pathlib import Path
 
 from fruits_p8 import __version__
 from fruits_p8.errors import StorageError, UsageError, UserError
-from fruits_p8.io.lease import Lease, LocalLeaseStore, S3LeaseStore
+from fruits_p8.io.lease import Lease
+from fruits_p8.io.lease_store import LocalLeaseStore, S3LeaseStore
 from fruits_p8.io.ownership import check_replaceable, foreign_files, marker_text, output_state
 from fruits_p8.io.paths import is_s3, local_path, split_s3
 from fruits_p8.io.s3 import (
