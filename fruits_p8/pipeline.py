@@ -33,7 +33,7 @@ from fruits_p8.features.featurizer import PREPROCESSING, Featurizer
 from fruits_p8.features.precision import cpu_runs_bfloat16_natively, precision_of
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import read_images, resolve_input
-from fruits_p8.io.models import read_fitted
+from fruits_p8.io.models import check_kept_basis, read_fitted
 from fruits_p8.io.output import LocalOutput, S3Output, dumps_report, open_output
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.io.s3 import S3Settings, download
@@ -189,6 +189,8 @@ def preflight(config: RunConfig) -> Checked:
     output = open_output(config.output, settings, config.io)
     check_apart(root, output.uri if is_s3(output.uri) else str(output.root.resolve()))
     output.check(config.overwrite or config.incremental)
+    if config.incremental and not config.refit and config.fitted is None:
+        check_kept_basis(output, config.k, config.variance)
     backbone = get_backbone(config.model)
     check_weights_spec(backbone, config.weights)
     if config.k is not None and config.fitted is None:

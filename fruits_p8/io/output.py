@@ -4,7 +4,9 @@ Layout of an output folder:
     _FRUITS_P8  the marker: this folder was made by fruits_p8 (written first)
     features/   Parquet: path, label, features (array<float>), pca (array<float>)
     errors/     Parquet: path, label, error_kind, error (one row per unreadable file)
+    model/      the fitted scaler + PCA
     run.json    the run report
+    _MANIFEST   every file above, listed from the staging folder at the commit
     _SUCCESS    written last: a folder without it is not a finished run
 A run holds the output's lease (`lease.py`) from start to commit. Everything is first
 written to a staging location beside the target. Locally the old output is renamed aside,
@@ -12,7 +14,8 @@ the staging folder renamed into place, then the old one removed. On S3 (no renam
 objects are first copied aside, then replaced by the staged ones, _SUCCESS last; the copy
 aside and the staging go only once the new output is complete. At every instant a complete
 old or a complete new output exists, and the next run puts back whichever an interrupted
-commit left aside. Only what `ownership.py` recognises as ours is ever replaced or deleted.
+commit left aside. Only what `ownership.py` recognises as ours (the manifest's files) is ever
+replaced or deleted; a removal takes _SUCCESS first and the marker last.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +34,17 @@ from fruits_p8 import __version__
 from fruits_p8.errors import StorageError, UsageError, UserError
 from fruits_p8.io.lease import Lease
 from fruits_p8.io.lease_store import LocalLeaseStore, S3LeaseStore
-from fruits_p8.io.ownership import check_replaceable, foreign_files, marker_text, output_state
+from fruits_p8.io.ownership import (
+    MANIFEST,
+    Owned,
+    check_replaceable,
+    manifest_text,
+    marker_text,
+    output_state,
+    read_manifest,
+    removal_order,
+    with_files,
+)
 from fruits_p8.io.paths import is_s3, local_path, split_s3
 from fruits_p8.io.s3 import (
     FOLDER_MARKER,
@@ -76,9 +88,10 @@ class _Output:
     keep_staging: bool = False
 
     # storage primitives, one set per storage
-    def files(self, where: str | None = None) -> list[str]:
+    def files(self, where: str | None = None, complete: bool = False) -> list[str]:
         """Relative paths of the files (and empty folders, with a trailing /) under `where`
-        (the output itself by default)."""
+        (the output itself by default); `complete`: all of them, even past a file that is
+        not ours."""
         raise NotImplementedError
 
     def _read(self, where: str, name: str) -> bytes | None:
@@ -95,8 +108,8 @@ class _Output:
     def _lease_store(self):
         raise NotImplementedError
 
-    def _remove(self, where: str) -> None:
-        """Delete a location that was found to be ours."""
+    def _delete_files(self, where: str, names: list[str]) -> None:
+        """Delete these files of a location, in this order, then its folders left empty."""
         raise NotImplementedError
 
     def _move(self, source: str, target: str) -> None:
@@ -109,13 +122,20 @@ class _Output:
         raise NotImplementedError
 
     # shared
-    def state(self, where: str | None = None, files: list[str] | None = None) -> str:
-        """ownership.output_state of a location (the output by default)."""
+    def owned(self, where: str | None = None) -> Owned:
+        """What the manifest of a location (the output by default) says is ours."""
+        return read_manifest(self._read(where or self.uri, MANIFEST))
+
+    def state(self, where: str | None = None, files: list[str] | None = None,
+              owned: Owned | None = None) -> str:
+        """ownership.output_state of a location (the output by default); a location beside
+        the output is one of our staging or set-aside ones (found by their names)."""
+        owned = self.owned(where) if owned is None else owned
         files = self.files(where) if files is None else files
         legacy = None
-        if MARKER not in files and RUN_JSON in files:
+        if owned.listed is None and MARKER not in files and RUN_JSON in files:
             legacy = _json_or_none(self._read(where or self.uri, RUN_JSON))
-        return output_state(files, legacy)
+        return output_state(files, legacy, owned, named_ours=where not in (None, self.uri))
 
     def new_lease(self) -> Lease:
         return Lease(self._lease_store(), self.uri, self.run_id)
@@ -129,8 +149,9 @@ class _Output:
 
     def _check_files(self, replace: bool) -> list[str]:
         """The output's files, once check_replaceable let them be replaced."""
+        owned = self.owned()
         files = self.files()
-        check_replaceable(self.state(files=files), self.uri, replace, files)
+        check_replaceable(self.state(files=files, owned=owned), self.uri, replace, files, owned)
         return files
 
     def acquire(self, replace: bool) -> None:
@@ -150,6 +171,61 @@ class _Output:
         if self.lease is not None:
             self.lease.release()
             self.lease = None
+
+    def settle(self) -> None:
+        """Before reading an output that is not finished: put in place what an interrupted
+        commit left beside it, as a run would (under the lease, taken for that only)."""
+        if self.lease is not None or self.state() == "finished":
+            return
+        if not (self._siblings(STAGING) or self._siblings(BACKUP)):
+            return
+        self.lease = self.new_lease()
+        self.lease.acquire()
+        try:
+            self.recover()
+        finally:
+            self.release()
+
+    def _remove(self, where: str, everything: bool = False) -> None:
+        """Delete the files of a location that are ours (`everything`: this run's own
+        staging, which only it wrote), _SUCCESS first and the marker last; a file that is
+        not ours stays, and so does its folder."""
+        files = self.files(where, complete=True)
+        owned = self.owned(where)
+        ours = [f for f in files if everything or owned(f)]
+        self._delete_files(where, sorted(ours, key=removal_order))
+        if len(ours) < len(files):
+            log.warning("left %s: it holds files fruits_p8 did not write", where)
+
+    def _seal(self) -> None:
+        """Mark the staging complete: the manifest of every file staged, then _SUCCESS."""
+        staged = [f for f in self.files(str(self.staging), complete=True)
+                  if not is_folder_marker(f)]
+        self.write_text(MANIFEST, manifest_text(self.run_id, __version__, [*staged, SUCCESS]))
+        self.write_text(SUCCESS, "")
+
+    def _listed(self, names: list[str]) -> None:
+        """Add `names` to the finished output's manifest before they are written (an
+        output from before the manifest has none: its names are the layout's)."""
+        data = self._read(self.uri, MANIFEST)
+        listed = read_manifest(data).listed
+        if listed is None or set(names) <= listed:
+            return
+        self._write_file(self.uri, MANIFEST, with_files(data, names).encode())
+
+    def publish(self, name: str, data: bytes) -> None:
+        """Add a derived file (the HTML report) to the finished output, and to its
+        manifest first."""
+        self._listed([name])
+        self._write_file(self.uri, name, data)
+
+    def _write_file(self, where: str, name: str, data: bytes) -> None:
+        """One whole file into a location (it appears complete or not at all)."""
+        raise NotImplementedError
+
+    def write_text(self, name: str, text: str) -> None:
+        """A small file into this run's staging location."""
+        self._write_file(str(self.staging), name, text.encode())
 
     @contextmanager
     def leased(self, replace: bool):
@@ -188,7 +264,8 @@ class _Output:
         return self._check_files(replace)
 
     def begin(self) -> None:
-        """A fresh staging location, marked as ours before anything else is written."""
+        """A fresh staging location, marked as ours (whole, at once) before anything else
+        is written."""
         self.write_text(MARKER, marker_text(self.run_id, __version__))
 
     def abort(self) -> None:
@@ -196,7 +273,7 @@ class _Output:
         if self.keep_staging:
             return
         try:
-            self._remove(str(self.staging))
+            self._remove(str(self.staging), everything=True)
         except Exception as exc:  # best effort: the staging has no _SUCCESS
             log.warning("could not clean %s: %s", self.staging, exc)
 
@@ -215,9 +292,6 @@ class _Output:
         inside = [f for f in files if f.startswith(folder + "/") and not f.endswith("/")]
         found = {f[len(folder) + 1:]: self._read(self.uri, f) for f in inside}
         return {name: data for name, data in found.items() if data is not None} or None
-
-    def write_text(self, name: str, text: str) -> None:
-        raise NotImplementedError
 
     def write_spark_ml(self, name: str, model, spark) -> None:
         """A Spark ML writable (the fitted PipelineModel) saved as folder `name` of the
@@ -285,15 +359,17 @@ class LocalOutput(_Output):
         self.root.parent.mkdir(parents=True, exist_ok=True)
         super().acquire(replace)
 
-    def files(self, where: str | None = None) -> list[str]:
-        """As _Output.files; stops at the first file not ours (`--output ~` lists no more),
-        and a folder it cannot list counts as not ours."""
+    def files(self, where: str | None = None, complete: bool = False) -> list[str]:
+        """As _Output.files; unless `complete`, stops at the first file not ours
+        (`--output ~` lists no more); a folder it cannot list counts as not ours."""
         top = Path(where) if where else self.root
         if top.is_symlink() or (top.exists() and not top.is_dir()):
             return [f"{top.name} (not a folder)"]
         if not top.exists():
             return []
+        owned = self.owned(where)
         found: list[str] = []
+        checked = 0
 
         def unlistable(error: OSError) -> None:
             if not isinstance(error, FileNotFoundError):  # gone meanwhile: nothing to keep
@@ -302,11 +378,13 @@ class LocalOutput(_Output):
         for folder, dirs, names in os.walk(top, onerror=unlistable):
             relative = Path(folder).relative_to(top)
             links = [d for d in dirs if (Path(folder) / d).is_symlink()]
-            found += [(relative / n).as_posix() for n in names + links]
+            here = [(relative / n).as_posix() for n in names + links]
             if not names and not dirs and folder != str(top):
-                found.append(relative.as_posix() + "/")
-            if foreign_files(found):
+                here.append(relative.as_posix() + "/")
+            found += here
+            if not complete and not all(map(owned, found[checked:])):
                 break
+            checked = len(found)
         return found
 
     def _read(self, where: str, name: str) -> bytes | None:
@@ -315,12 +393,25 @@ class LocalOutput(_Output):
         except OSError:
             return None
 
-    def _remove(self, where: str) -> None:
-        shutil.rmtree(where, ignore_errors=True)
+    def _delete_files(self, where: str, names: list[str]) -> None:
+        top = Path(where)
+        for name in names:
+            if not name.endswith("/"):
+                (top / name).unlink(missing_ok=True)
+        folders = {top / name.rstrip("/") for name in names if name.endswith("/")}
+        folders.update(parent for name in names for parent in (top / name).parents
+                       if top in parent.parents)
+        for folder in [*sorted(folders, key=lambda f: len(f.parts), reverse=True), top]:
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:  # not empty: it holds what is not ours
+                continue
 
     def _move(self, source: str, target: str) -> None:
         if Path(target).exists():
-            shutil.rmtree(target)
+            self._remove(target)
         os.rename(source, target)
 
     def begin(self) -> None:
@@ -334,18 +425,13 @@ class LocalOutput(_Output):
     def _staged(self, name: str) -> str:
         return str(self.staging.resolve() / name)
 
-    def publish(self, name: str, data: bytes) -> None:
-        """Add a derived file (the HTML report) to the finished output."""
-        LocalFiles().put(str(self.root / name), data)
-
-    def write_text(self, name: str, text: str) -> None:
-        (self.staging / name).parent.mkdir(parents=True, exist_ok=True)
-        (self.staging / name).write_text(text, encoding="utf-8")
+    def _write_file(self, where: str, name: str, data: bytes) -> None:
+        LocalFiles().put(str(Path(where) / name), data)
 
     def commit(self, replace: bool) -> None:
         """Mark the staging folder complete and rename it into place; the old output is
         renamed aside first and removed last."""
-        self.write_text(SUCCESS, "")
+        self._seal()
         self._commit_check(replace)
         aside = Path(self._sibling(BACKUP))
         if self.root.exists():
@@ -421,7 +507,7 @@ class S3Output(_Output):
         objects = self._call(lambda c: list(list_prefix(c, self.bucket, prefix)), where)
         return {o.key[len(prefix):]: o.key for o in objects if o.key != prefix}
 
-    def files(self, where: str | None = None) -> list[str]:
+    def files(self, where: str | None = None, complete: bool = False) -> list[str]:
         return sorted(self._keys(where or self.uri))
 
     def _read(self, where: str, name: str) -> bytes | None:
@@ -435,9 +521,16 @@ class S3Output(_Output):
                 return None
             raise storage_error(exc, where, self.settings) from None
 
-    def _remove(self, where: str) -> None:
-        """Every object under `where`, and the `<where>_$folder$` object EMRFS leaves."""
-        self._delete([*self._keys(where).values(), folder_marker(split_s3(where)[1])])
+    def _delete_files(self, where: str, names: list[str], beside: bool = True) -> None:
+        """As _Output._delete_files: one request per rank of ownership.removal_order (a
+        request deletes in any order), then the `<where>_$folder$` object EMRFS leaves
+        (unless not `beside`)."""
+        prefix = split_s3(where)[1]
+        for rank in sorted({removal_order(name)[0] for name in names}):
+            self._delete([f"{prefix}/{name}" for name in names
+                          if removal_order(name)[0] == rank])
+        if beside:
+            self._delete([folder_marker(prefix)])
 
     def _copy(self, source: str, target: str, files: list[str], mark: bool = False) -> None:
         """Copy `files` from one location to another, the marker first (added with `mark`
@@ -447,7 +540,7 @@ class S3Output(_Output):
         if mark and MARKER not in files:
             self._mark(target_prefix)
         for name in sorted((f for f in files if not is_folder_marker(f)),
-                           key=lambda f: (f == SUCCESS, f != MARKER, f)):
+                           key=lambda f: (f == SUCCESS, f == MANIFEST, f != MARKER, f)):
             self._call(lambda c, name=name: c.copy_object(
                 Bucket=self.bucket, Key=f"{target_prefix}/{name}",
                 CopySource={"Bucket": self.bucket, "Key": f"{source_prefix}/{name}"}), target)
@@ -458,8 +551,9 @@ class S3Output(_Output):
         old = self._keys(target)
         if old and MARKER not in old:
             self._mark(split_s3(target)[1])
-        self._delete([old[SUCCESS]] if SUCCESS in old else [])
-        self._delete([key for name, key in old.items() if name not in (SUCCESS, MARKER)])
+        owned = self.owned(target)
+        self._delete_files(target, [name for name in old if owned(name) and name != MARKER],
+                           beside=False)
         self._copy(source, target, self.files(source))
         if drop_source:
             self._remove(source)
@@ -474,18 +568,14 @@ class S3Output(_Output):
             self._storage = chosen
         return chosen
 
-    def publish(self, name: str, data: bytes) -> None:
-        """Add a derived file (the HTML report) to the finished output."""
-        self._put(f"{self.prefix}/{name}", data)
-
-    def write_text(self, name: str, text: str) -> None:
-        self._put(f"{split_s3(self.staging)[1]}/{name}", text.encode())
+    def _write_file(self, where: str, name: str, data: bytes) -> None:
+        self._put(f"{split_s3(where)[1]}/{name}", data)
 
     def commit(self, replace: bool) -> None:
         """Copy the old objects aside, then replace them by the staged ones (_SUCCESS
         last); the copy aside and the staging are removed once the new output is whole.
         A failure puts the old output back, or keeps the staging if it cannot."""
-        self.write_text(SUCCESS, "")
+        self._seal()
         old = self._commit_check(replace)
         aside = self._sibling(BACKUP)
         self.keep_staging = True  # until the new output is in place or the old one back

@@ -7,7 +7,7 @@ import pytest
 
 from fruits_p8.errors import OutputExistsError, OutputInUseError, StorageError
 from fruits_p8.io.output import S3Output
-from fruits_p8.io.ownership import MARKER
+from fruits_p8.io.ownership import MANIFEST, MARKER
 from fruits_p8.io.s3 import S3Settings
 
 MUTATING = {"put_object", "copy_object", "delete_objects", "delete_object"}
@@ -49,8 +49,10 @@ class FaultySettings(S3Settings):
 
 
 def contents(output: S3Output, where: str) -> dict[str, bytes]:
-    """Every file under a location but the marker (whose run id differs), with its bytes."""
-    return {name: output._read(where, name) for name in output.files(where) if name != MARKER}
+    """Every file under a location but the marker and the manifest (whose run ids differ),
+    with its bytes."""
+    return {name: output._read(where, name) for name in output.files(where)
+            if name not in (MARKER, MANIFEST)}
 
 
 def stage(output: S3Output, tag: str, parts: int) -> dict[str, bytes]:
@@ -64,7 +66,10 @@ def stage(output: S3Output, tag: str, parts: int) -> dict[str, bytes]:
 
 
 def complete(output: S3Output, where: str, expected: dict[str, bytes]) -> bool:
-    return output.state(where) == "finished" and contents(output, where) == expected
+    """Finished, with these files, and (where it has a manifest) a manifest of just them."""
+    listed = output.owned(where).listed
+    return (output.state(where) == "finished" and contents(output, where) == expected
+            and (listed is None or listed == {*expected, MARKER}))
 
 
 @pytest.fixture
@@ -101,7 +106,8 @@ class Killed(BaseException):
 
 def make_legacy(output: S3Output, uri: str) -> None:
     """Turn a finished output into one from before the marker."""
-    output.client.delete_object(Bucket=output.bucket, Key=f"{output.prefix}/{MARKER}")
+    for name in (MARKER, MANIFEST):
+        output.client.delete_object(Bucket=output.bucket, Key=f"{output.prefix}/{name}")
     output._put(f"{output.prefix}/run.json", b'{"fruits_p8": "0.1.0", "counts": {}}')
 
 
