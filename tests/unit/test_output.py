@@ -282,7 +282,7 @@ def test_a_staging_folder_an_older_version_left_without_its_marker_is_cleaned(
 def test_ctrl_c_at_any_line_of_an_abort_leaves_what_the_next_run_cleans(tmp_path):
     """The staging goes _SUCCESS first and its marker last: interrupted anywhere, what is
     left is still recognisably ours, and the next run removes it."""
-    from fruits_p8.io import output as output_module
+    from fruits_p8.io import output_base, output_local
     from tests.unit.test_lease import interrupted
 
     for step in range(1, 400):
@@ -291,7 +291,7 @@ def test_ctrl_c_at_any_line_of_an_abort_leaves_what_the_next_run_cleans(tmp_path
         (out.staging / "model" / "metadata").mkdir(parents=True)
         (out.staging / "model" / "metadata" / "part-00000").write_text("x")
         out.release()
-        if not interrupted(step, out.abort, {output_module.__file__}):
+        if not interrupted(step, out.abort, {output_base.__file__, output_local.__file__}):
             break
         nxt = LocalOutput(tmp_path / "out")
         nxt.acquire(replace=False)
