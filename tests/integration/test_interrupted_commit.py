@@ -11,6 +11,7 @@ from fruits_p8 import pipeline
 from fruits_p8.cli import main
 from fruits_p8.config import RunConfig
 from fruits_p8.io.models import read_fitted
+from fruits_p8.io.output import LocalOutput
 
 pytestmark = pytest.mark.spark
 DEAD_RUN = "0123456789ab"
@@ -49,6 +50,9 @@ def test_report_reads_an_interrupted_commit(spark, finished, tmp_path, capsys):
     listed = json.loads((out / "_MANIFEST").read_text())["files"]
     assert "report/index.html" in listed and "report/quality.json" in listed
     assert sorted(os.listdir(tmp_path)) == ["out"]
+    # as an older fruits_p8 wrote it (no manifest): every name is one fruits_p8 gives
+    (out / "_MANIFEST").unlink()
+    assert LocalOutput(out).state() == "finished"
 
 
 @pytest.mark.parametrize("asked", [["--k", "3"], ["--variance", "0.9"]])

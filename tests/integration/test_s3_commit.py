@@ -176,6 +176,25 @@ def test_a_prefix_holding_other_objects_is_never_replaced(commit_world):
     assert probe.state() == "foreign"
 
 
+@pytest.mark.parametrize("mine", ["report/my_chart.png", "features/part-my-notes.txt",
+                                  "features/part-00009.parquet"])
+def test_objects_named_like_ours_that_the_manifest_does_not_list_are_never_replaced(
+        commit_world, mine):
+    """fc8355e took them for its own (by their names) and deleted them with --overwrite."""
+    settings, _, uri = commit_world
+    output, _ = run_commit(settings, uri, "old", 1, replace=False)
+    output.publish("report/index.html", b"<html></html>")  # listed before it is written
+    assert "report/index.html" in output.owned().listed
+    assert output.state() == "finished"
+    output._put(f"{output.prefix}/{mine}", b"mine")
+    with pytest.raises(OutputExistsError, match=mine):
+        S3Output(uri, settings).check(True)
+    with pytest.raises(OutputExistsError, match=mine):
+        run_commit(settings, uri, "new", 1, replace=True)
+    assert output._read(uri, mine) == b"mine"
+    assert output._read(uri, "run.json") == b'{"tag": "old"}'
+
+
 def test_emrfs_folder_markers_keep_an_output_ours_and_are_cleaned(commit_world):
     settings, _, uri = commit_world
     output, _ = run_commit(settings, uri, "old", 1, replace=False)
