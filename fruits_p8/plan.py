@@ -11,7 +11,7 @@ from fruits_p8.features.backbones import Backbone, check_weights_spec, get_backb
 from fruits_p8.features.featurizer import PREPROCESSING
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import resolve_input
-from fruits_p8.io.models import read_fitted
+from fruits_p8.io.models import check_kept_basis, read_fitted
 from fruits_p8.io.output import LocalOutput, S3Output, open_output
 from fruits_p8.io.paths import is_s3, nested, parse_location
 from fruits_p8.reduce import check_k
@@ -58,6 +58,8 @@ def preflight(config: RunConfig) -> Plan:
     output = open_output(config.output, settings, config.io)
     check_apart(root, output.uri if is_s3(output.uri) else str(output.root.resolve()))
     output.check(config.overwrite or config.incremental)
+    if config.incremental and not config.refit and config.fitted is None:
+        check_kept_basis(output, config.k, config.variance)
     backbone = get_backbone(config.model)
     check_weights_spec(backbone, config.weights)
     if config.k is not None and config.fitted is None:

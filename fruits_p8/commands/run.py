@@ -274,6 +274,7 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int,
     from fruits_p8.report import make_report
 
     output = open_output(output_uri, settings, io_mode)
+    output.settle()  # a commit that a crash interrupted is finished first, as `run` does
     if output.state() != "finished":
         output.check(replace=True)  # a folder not ours says so
         raise InputError(f"no finished run output at {output.uri} (run `fruits-p8 run` first)")

@@ -4,13 +4,15 @@ A run takes the lease before it touches the output and keeps it until its commit
 A second run to the same output is refused while the lease is fresh; a lease whose heartbeat
 is older than `ttl_s`, or whose process is gone from this machine, is taken over. Creation
 and takeover are conditional writes (O_EXCL and a lock locally; If-None-Match / If-Match on
-S3), so two runs never both hold it. Just before its commit a run renews the lease once
-more, and commits only if that renewal still found its own lease.
+S3), so two runs never both hold it; each writes the whole lease at once (a temporary file
+renamed into place; one PUT on S3), so no interruption leaves it empty or cut short. A lease
+found empty or cut short anyway (an older fruits_p8, a filesystem without hard links) is
+stale once GRACE_S old. Just before its commit a run renews the lease once more, and commits
+only if that renewal still found its own lease.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -20,14 +22,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
 
 from fruits_p8.errors import OutputInUseError
+from fruits_p8.io.lease_store import LeaseStore, LocalLeaseStore, S3LeaseStore, Seen
 
 log = logging.getLogger(__name__)
+__all__ = ["GRACE_S", "Lease", "LeaseRecord", "LocalLeaseStore", "S3LeaseStore", "is_stale",
+           "this_machine"]
 
 TTL_S = 120.0
 HEARTBEAT_S = 20.0
+GRACE_S = 5.0  # an empty or cut-short lease younger than this may still be being written
 MAX_PID = 2 ** 22  # Linux's pid_max limit
 
 
@@ -72,6 +77,20 @@ class LeaseRecord:
                 f"{now - self.started:.0f} s ago, alive {now - self.heartbeat:.0f} s ago")
 
 
+def half_written(text: str) -> bool:
+    """Whether `text` is a lease cut short while being written (empty, or the start of a
+    record), rather than a file that was never a lease."""
+    if not text.strip():
+        return True
+    if not text.startswith('{"run_id"'):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine."""
     try:
@@ -92,136 +111,16 @@ def is_stale(record: LeaseRecord, now: float, ttl_s: float, machine: str,
     return bool(record.machine) and record.machine == machine and not alive(record.pid)
 
 
-@dataclass(frozen=True)
-class Seen:
-    """A lease file as read: its text, the token of that version, when it was written."""
-
-    text: str
-    token: object
-    modified: float
-
-
-class LeaseStore(Protocol):
-    """Conditional writes of one small file; a token names the version last seen."""
-
-    def create(self, text: str) -> object | None: ...
-
-    def read(self) -> Seen | None: ...
-
-    def replace(self, text: str, token: object) -> object | None: ...
-
-    def delete(self, token: object) -> None: ...
-
-
-class LocalLeaseStore:
-    """A lease file on the local filesystem: created with O_EXCL, changed under an exclusive
-    lock (flock) after comparing its content, which is the token."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def create(self, text: str) -> str | None:
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW, 0o644)
-        except FileExistsError:
-            return None
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.write(text)
-        return text
-
-    def read(self) -> Seen | None:
-        try:
-            with open(self.path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
-                return Seen(text, text, os.fstat(handle.fileno()).st_mtime)
-        except FileNotFoundError:
-            return None
-
-    def _locked(self, token: object, change: Callable) -> object | None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return None
-        with os.fdopen(fd, "r+", encoding="utf-8", errors="replace") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            if handle.read() != token:
-                return None
-            return change(handle)
-
-    def replace(self, text: str, token: object) -> str | None:
-        def write(handle) -> str:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(text)
-            return text
-        return self._locked(token, write)
-
-    def delete(self, token: object) -> None:
-        self._locked(token, lambda handle: self.path.unlink())
-
-
-class S3LeaseStore:
-    """A lease object in S3, written with If-None-Match / If-Match: its ETag is the token.
-    `error` turns a failed request into the caller's one-line error."""
-
-    def __init__(self, client, bucket: str, key: str,
-                 error: Callable[[Exception], Exception]) -> None:
-        self.client, self.bucket, self.key, self.error = client, bucket, key, error
-
-    def _put(self, text: str, **condition: str) -> str | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            reply = self.client.put_object(Bucket=self.bucket, Key=self.key,
-                                           Body=text.encode(), **condition)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in (
-                    "PreconditionFailed", "412", "ConditionalRequestConflict", "NoSuchKey"):
-                return None
-            raise self.error(exc) from None
-        except Exception as exc:
-            raise self.error(exc) from None
-        return reply["ETag"]
-
-    def create(self, text: str) -> str | None:
-        return self._put(text, IfNoneMatch="*")
-
-    def read(self) -> Seen | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            reply = self.client.get_object(Bucket=self.bucket, Key=self.key)
-            text = reply["Body"].read().decode("utf-8", "replace")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise self.error(exc) from None
-        except Exception as exc:
-            raise self.error(exc) from None
-        return Seen(text, reply["ETag"], reply["LastModified"].timestamp())
-
-    def replace(self, text: str, token: object) -> str | None:
-        return self._put(text, IfMatch=str(token))
-
-    def delete(self, token: object) -> None:
-        current = self.read()
-        if current is not None and current.token == token:
-            try:
-                self.client.delete_object(Bucket=self.bucket, Key=self.key)
-            except Exception as exc:
-                raise self.error(exc) from None
-
-
 class Lease:
     """The right to write one output, held by one run and renewed in the background."""
 
     def __init__(self, store: LeaseStore, uri: str, run_id: str, ttl_s: float = TTL_S,
                  heartbeat_s: float = HEARTBEAT_S, clock: Callable[[], float] = time.time,
                  host: str | None = None, pid: int | None = None,
-                 machine: str | None = None) -> None:
+                 machine: str | None = None, grace_s: float = GRACE_S) -> None:
         self.store, self.uri, self.run_id = store, uri, run_id
         self.ttl_s, self.heartbeat_s, self.clock = ttl_s, heartbeat_s, clock
+        self.grace_s = grace_s
         self.host = host or socket.gethostname()
         self.pid = pid if pid is not None else os.getpid()
         self.machine = machine if machine is not None else this_machine()
@@ -229,6 +128,7 @@ class Lease:
         self.token: object | None = None
         self.lost: str | None = None
         self._stop = threading.Event()
+        self._renewing = threading.Lock()  # the heartbeat and the check before commit
         self._thread: threading.Thread | None = None
 
     def _record(self) -> LeaseRecord:
@@ -257,12 +157,13 @@ class Lease:
         now = self.clock()
         other = LeaseRecord.from_text(current.text)
         if other is None:
-            if current.text.strip():
+            if not half_written(current.text):
                 raise OutputInUseError(
                     f"the lease of {self.uri} holds something fruits_p8 did not write; "
                     "remove it yourself if no run uses this output")
-            if now - current.modified <= self.ttl_s:  # being written right now
-                raise OutputInUseError(f"{self.uri} is being claimed by another run")
+            if now - current.modified <= self.grace_s:  # maybe being written right now
+                raise OutputInUseError(f"{self.uri} is being claimed by another run just "
+                                       "now; try again in a few seconds")
             return None
         if not is_stale(other, now, self.ttl_s, self.machine):
             raise OutputInUseError(
@@ -274,7 +175,7 @@ class Lease:
     def _take_over(self, current: Seen, text: str) -> object | None:
         other = self._refuse_if_alive(current)
         log.warning("taking over the lease of %s from a run that is gone (%s)", self.uri,
-                    other.describe(self.clock()) if other else "an empty lease")
+                    other.describe(self.clock()) if other else "a lease left empty or cut short")
         return self.store.replace(text, current.token)
 
     def check_free(self) -> None:
@@ -285,14 +186,15 @@ class Lease:
 
     def renew(self) -> None:
         """Say this run is alive; if another run took the lease, remember it was lost."""
-        if self.lost or self.token is None:
-            return
-        token = self.store.replace(self._record().to_text(), self.token)
-        if token is None:
-            self.lost = f"another run took over the lease of {self.uri}"
-            log.error("%s", self.lost)
-        else:
-            self.token = token
+        with self._renewing:
+            if self.lost or self.token is None:
+                return
+            token = self.store.replace(self._record().to_text(), self.token)
+            if token is None:
+                self.lost = f"another run took over the lease of {self.uri}"
+                log.error("%s", self.lost)
+            else:
+                self.token = token
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):

@@ -7,7 +7,7 @@ import pytest
 
 from fruits_p8.errors import OutputExistsError, OutputInUseError, StorageError
 from fruits_p8.io.output import S3Output
-from fruits_p8.io.ownership import MARKER
+from fruits_p8.io.ownership import MANIFEST, MARKER
 from fruits_p8.io.s3 import S3Settings
 
 MUTATING = {"put_object", "copy_object", "delete_objects", "delete_object"}
@@ -49,8 +49,10 @@ class FaultySettings(S3Settings):
 
 
 def contents(output: S3Output, where: str) -> dict[str, bytes]:
-    """Every file under a location but the marker (whose run id differs), with its bytes."""
-    return {name: output._read(where, name) for name in output.files(where) if name != MARKER}
+    """Every file under a location but the marker and the manifest (whose run ids differ),
+    with its bytes."""
+    return {name: output._read(where, name) for name in output.files(where)
+            if name not in (MARKER, MANIFEST)}
 
 
 def stage(output: S3Output, tag: str, parts: int) -> dict[str, bytes]:
@@ -64,7 +66,10 @@ def stage(output: S3Output, tag: str, parts: int) -> dict[str, bytes]:
 
 
 def complete(output: S3Output, where: str, expected: dict[str, bytes]) -> bool:
-    return output.state(where) == "finished" and contents(output, where) == expected
+    """Finished, with these files, and (where it has a manifest) a manifest of just them."""
+    listed = output.owned(where).listed
+    return (output.state(where) == "finished" and contents(output, where) == expected
+            and (listed is None or listed == {*expected, MARKER}))
 
 
 @pytest.fixture
@@ -101,7 +106,8 @@ class Killed(BaseException):
 
 def make_legacy(output: S3Output, uri: str) -> None:
     """Turn a finished output into one from before the marker."""
-    output.client.delete_object(Bucket=output.bucket, Key=f"{output.prefix}/{MARKER}")
+    for name in (MARKER, MANIFEST):
+        output.client.delete_object(Bucket=output.bucket, Key=f"{output.prefix}/{name}")
     output._put(f"{output.prefix}/run.json", b'{"fruits_p8": "0.1.0", "counts": {}}')
 
 
@@ -168,6 +174,25 @@ def test_a_prefix_holding_other_objects_is_never_replaced(commit_world):
             S3Output(uri, settings).check(replace)
     assert probe._read(uri, "notes.txt") == b"mine"
     assert probe.state() == "foreign"
+
+
+@pytest.mark.parametrize("mine", ["report/my_chart.png", "features/part-my-notes.txt",
+                                  "features/part-00009.parquet"])
+def test_objects_named_like_ours_that_the_manifest_does_not_list_are_never_replaced(
+        commit_world, mine):
+    """fc8355e took them for its own (by their names) and deleted them with --overwrite."""
+    settings, _, uri = commit_world
+    output, _ = run_commit(settings, uri, "old", 1, replace=False)
+    output.publish("report/index.html", b"<html></html>")  # listed before it is written
+    assert "report/index.html" in output.owned().listed
+    assert output.state() == "finished"
+    output._put(f"{output.prefix}/{mine}", b"mine")
+    with pytest.raises(OutputExistsError, match=mine):
+        S3Output(uri, settings).check(True)
+    with pytest.raises(OutputExistsError, match=mine):
+        run_commit(settings, uri, "new", 1, replace=True)
+    assert output._read(uri, mine) == b"mine"
+    assert output._read(uri, "run.json") == b'{"tag": "old"}'
 
 
 def test_emrfs_folder_markers_keep_an_output_ours_and_are_cleaned(commit_world):

@@ -3,11 +3,14 @@
 import json
 import os
 import subprocess
+import sys
+import threading
 import time
 
 import pytest
 
 from fruits_p8.errors import OutputInUseError
+from fruits_p8.io import lease as lease_module
 from fruits_p8.io.lease import Lease, LeaseRecord, LocalLeaseStore, is_stale, this_machine
 
 
@@ -98,7 +101,7 @@ def test_an_empty_lease_is_taken_over_only_once_it_is_old(tmp_path):
     with pytest.raises(OutputInUseError, match="being claimed"):
         Lease(LocalLeaseStore(tmp_path / "l"), "out", "run-b", ttl_s=60, heartbeat_s=0
               ).acquire()
-    old = time.time() - 61
+    old = time.time() - 6
     os.utime(tmp_path / "l", (old, old))
     Lease(LocalLeaseStore(tmp_path / "l"), "out", "run-b", ttl_s=60, heartbeat_s=0).acquire()
     assert LeaseRecord.from_text((tmp_path / "l").read_text()).run_id == "run-b"
@@ -117,12 +120,126 @@ def test_the_renewal_before_commit_finds_a_lease_taken_over_meanwhile(tmp_path):
 
 
 def test_the_heartbeat_thread_renews(tmp_path):
-    import time
+    """Each beat is seen through an event, with a clock that moves between beats."""
+    clock = Clock()
+    beats = threading.Semaphore(0)
 
-    live = Lease(LocalLeaseStore(tmp_path / "l"), "out", "run-a", ttl_s=60, heartbeat_s=0.05)
+    class Watched(Lease):
+        def renew(self) -> None:
+            super().renew()
+            clock.now += 1
+            beats.release()
+
+    live = Watched(LocalLeaseStore(tmp_path / "l"), "out", "run-a", ttl_s=60,
+                   heartbeat_s=0.001, clock=clock)
     live.acquire()
     first = LeaseRecord.from_text((tmp_path / "l").read_text()).heartbeat
-    time.sleep(0.3)
+    assert beats.acquire(timeout=120) and beats.acquire(timeout=120)  # two beats ran
     assert LeaseRecord.from_text((tmp_path / "l").read_text()).heartbeat > first
     live.release()
-    assert not (tmp_path / "l").exists()
+    assert not (tmp_path / "l").exists() and not live.lost
+
+
+def test_a_heartbeat_and_the_check_before_commit_never_both_renew_one_version(tmp_path):
+    """Two renewals at once from the same run would compare the same token: the later one
+    would find the lease changed and call it lost (the run then refuses its commit)."""
+    beating, checking, go = threading.Event(), threading.Event(), threading.Event()
+    store = LocalLeaseStore(tmp_path / "l")
+    real_replace = store.replace
+
+    def replace(text, token):
+        if threading.current_thread().name == "beat":
+            beating.set()
+            go.wait(timeout=120)
+        else:
+            checking.set()
+        return real_replace(text, token)
+
+    store.replace = replace
+    ticks = iter(range(1000, 2000))
+    held = Lease(store, "out", "run-a", ttl_s=60, heartbeat_s=0, clock=lambda: next(ticks))
+    held.acquire()
+    beat = threading.Thread(target=held.renew, name="beat")
+    beat.start()
+    assert beating.wait(timeout=120)
+    check = threading.Thread(target=held.renew, name="check")
+    check.start()
+    checking.wait(timeout=2)  # where renewals exclude each other, it waits for the beat
+    go.set()
+    beat.join(timeout=120)
+    check.join(timeout=120)
+    assert held.lost is None
+    held.check()
+
+
+def test_a_lease_left_empty_is_taken_over_after_a_short_grace_not_the_ttl(tmp_path):
+    """fc8355e refused it for the whole ttl (120 s), as if another run were writing it."""
+    path = tmp_path / "l"
+    path.write_text("")  # an older fruits_p8 interrupted between creating and writing it
+    written = path.stat().st_mtime
+    for text in ("", '{"run_id": "run-a", "ho'):  # empty, or cut short mid-write
+        path.write_text(text)
+        os.utime(path, (written, written))
+        young = Lease(LocalLeaseStore(path), "out", "run-b", ttl_s=120, heartbeat_s=0,
+                      clock=lambda: written + 1)
+        with pytest.raises(OutputInUseError, match="being claimed"):
+            young.acquire()
+        later = Lease(LocalLeaseStore(path), "out", "run-b", ttl_s=120, heartbeat_s=0,
+                      clock=lambda: written + 10)
+        later.acquire()
+        assert LeaseRecord.from_text(path.read_text()).run_id == "run-b"
+        later.release()
+
+
+def interrupted(step: int, action, module_files: set[str]) -> bool:
+    """Run `action`, raising KeyboardInterrupt (as Ctrl-C does) before the `step`-th line
+    executed in `module_files`; whether it was interrupted."""
+    count = 0
+
+    def line(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+            if count == step:
+                raise KeyboardInterrupt
+        return line
+
+    sys.settrace(lambda frame, event, arg: line if frame.f_code.co_filename in module_files
+                 else None)
+    try:
+        action()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
+
+
+@pytest.mark.parametrize("what", ["create", "renew", "take over"])
+def test_ctrl_c_at_any_line_of_a_lease_write_leaves_a_whole_lease(tmp_path, what):
+    """Interrupted before each line of the lease code in turn: the lease file is absent or a
+    whole record, never empty (fc8355e truncated it, then wrote it: empty 2 times of 2 under
+    Ctrl-C in a commit, 15 of 20 in a renewal)."""
+    files = {lease_module.__file__, sys.modules[LocalLeaseStore.__module__].__file__}
+    path = tmp_path / "l"
+    clock = Clock()
+    for step in range(1, 500):
+        path.unlink(missing_ok=True)
+        holder = lease(path, "run-a", clock)
+        if what != "create":
+            holder.acquire()
+        if what == "renew":
+            clock.now += 1
+            action = holder.renew
+        elif what == "take over":
+            clock.now += 61
+            action = lease(path, "run-b", clock, host="h2").acquire
+        else:
+            action = holder.acquire
+        if not interrupted(step, action, files):
+            break
+        if path.exists() or what != "create":
+            assert LeaseRecord.from_text(path.read_text()) is not None, step
+    else:
+        pytest.fail("the write never completed")
+    assert step > 3

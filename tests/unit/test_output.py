@@ -36,8 +36,11 @@ def test_commit_makes_everything_visible_at_once(tmp_path):
     out.commit(replace=False)
     out.release()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "_FRUITS_P8", "_SUCCESS", "features", "run.json"]
+        "_FRUITS_P8", "_MANIFEST", "_SUCCESS", "features", "run.json"]
     assert json.loads((tmp_path / "out" / "_FRUITS_P8").read_text())["made_by"] == "fruits_p8"
+    manifest = json.loads((tmp_path / "out" / "_MANIFEST").read_text())
+    assert manifest["files"] == ["_FRUITS_P8", "_SUCCESS", "features/part-00000.parquet",
+                                 "run.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging, no lease left
 
 
@@ -182,3 +185,146 @@ def test_an_s3_output_needs_a_folder_inside_the_bucket():
     with pytest.raises(UsageError, match="s3://bucket/features"):
         open_output("s3://bucket/", S3Settings())
     assert open_output("s3://bucket/out", S3Settings()).prefix == "out"
+
+
+LAYOUT_NAMED = ["report/my_chart.png", "features/part-my-notes.txt",
+                "features/part-00007.parquet", "model/metadata/part-00001", "report/index.html"]
+
+
+@pytest.mark.parametrize("mine", LAYOUT_NAMED)
+def test_a_users_file_named_like_ours_is_never_deleted_by_overwrite(tmp_path, mine):
+    """The manifest lists what the run wrote: anything else is the user's, whatever its
+    name (fc8355e took report/my_chart.png and features/part-my-notes.txt for its own and
+    deleted them with --overwrite)."""
+    committed(LocalOutput(tmp_path / "out"), "one")
+    target = tmp_path / "out" / mine
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("mine")
+    with pytest.raises(OutputExistsError, match=f"never replaced.*{mine}|{mine}.*never"):
+        LocalOutput(tmp_path / "out").check(replace=True)
+    late = LocalOutput(tmp_path / "out")  # past the early check: refused at the commit
+    late.begin()
+    late.write_text("run.json", "late")
+    with pytest.raises(OutputExistsError, match="never replaced"):
+        late.commit(replace=True)
+    late.abort()
+    assert target.read_text() == "mine"
+    assert (tmp_path / "out" / "run.json").read_text() == "one"
+
+
+def test_the_refusal_names_a_few_of_the_users_files_in_one_line(tmp_path):
+    committed(LocalOutput(tmp_path / "out"), "one")
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt", "e.txt"):
+        (tmp_path / "out" / name).write_text("mine")
+    with pytest.raises(OutputExistsError) as refused:
+        LocalOutput(tmp_path / "out").check(replace=True)
+    message = str(refused.value)
+    assert "\n" not in message and "(a.txt, b.txt, c.txt and 2 more)" in message
+
+
+def test_overwrite_removes_exactly_the_manifests_files_report_included(tmp_path):
+    committed(LocalOutput(tmp_path / "out"), "one")
+    reported = LocalOutput(tmp_path / "out")
+    reported.publish("report/index.html", b"<html></html>")
+    reported.publish("report/my_page.png", b"a name no layout rule knows")  # as written
+    listed = json.loads((tmp_path / "out" / "_MANIFEST").read_text())["files"]
+    assert {"report/index.html", "report/my_page.png"} <= set(listed)
+    assert reported.state() == "finished"
+    committed(LocalOutput(tmp_path / "out"), "two", replace=True)
+    assert not (tmp_path / "out" / "report").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def older(root, marker: bool = True) -> None:
+    """An output as fruits_p8 wrote it before the manifest (fc8355e), or before the marker."""
+    (root / "features").mkdir(parents=True)
+    (root / "features" / "part-00000-0a1b-c000.snappy.parquet").write_text("x")
+    (root / "report").mkdir()
+    (root / "report" / "index.html").write_text("x")
+    (root / "run.json").write_text(json.dumps({"fruits_p8": "0.1.0", "counts": {}}))
+    if marker:
+        (root / "_FRUITS_P8").write_text('{"made_by": "fruits_p8"}')
+    (root / "_SUCCESS").write_text("")
+
+
+@pytest.mark.parametrize("marker", [True, False])
+def test_an_older_output_is_replaced_only_when_every_name_is_one_we_give(tmp_path, marker):
+    older(tmp_path / "out", marker)
+    (tmp_path / "out" / "report" / "my_chart.png").write_text("mine")
+    with pytest.raises(OutputExistsError, match="kept no list of the files it wrote"):
+        LocalOutput(tmp_path / "out").check(replace=True)
+    assert (tmp_path / "out" / "report" / "my_chart.png").read_text() == "mine"
+    (tmp_path / "out" / "report" / "my_chart.png").unlink()
+    committed(LocalOutput(tmp_path / "out"), "new", replace=True)
+    assert (tmp_path / "out" / "run.json").read_text() == "new"
+    assert not (tmp_path / "out" / "report").exists()
+
+
+def test_a_staging_folder_an_older_version_left_without_its_marker_is_cleaned(
+        tmp_path, caplog):
+    """fc8355e removed a failed run's staging with rmtree, the marker among the first: a
+    second Ctrl-C during it left the rest, reported on every later run as files fruits_p8
+    did not write and never cleaned."""
+    left = tmp_path / ".out.incomplete-0123456789ab"
+    (left / "features").mkdir(parents=True)
+    (left / "features" / "part-00003.parquet").write_text("x")
+    (left / "model" / "metadata").mkdir(parents=True)
+    (left / "model" / "metadata" / "part-00000").write_text("x")
+    mine = tmp_path / ".out.incomplete-0123456789ac"  # our name, a user's file inside
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    committed(LocalOutput(tmp_path / "out"), "one")
+    assert not left.exists()
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert "did not write" in caplog.text and str(left) not in caplog.text
+
+
+def test_ctrl_c_at_any_line_of_an_abort_leaves_what_the_next_run_cleans(tmp_path):
+    """The staging goes _SUCCESS first and its marker last: interrupted anywhere, what is
+    left is still recognisably ours, and the next run removes it."""
+    from fruits_p8.io import output_base, output_local
+    from tests.unit.test_lease import interrupted
+
+    for step in range(1, 400):
+        out = LocalOutput(tmp_path / "out")
+        staged(out, "x")
+        (out.staging / "model" / "metadata").mkdir(parents=True)
+        (out.staging / "model" / "metadata" / "part-00000").write_text("x")
+        out.release()
+        if not interrupted(step, out.abort, {output_base.__file__, output_local.__file__}):
+            break
+        nxt = LocalOutput(tmp_path / "out")
+        nxt.acquire(replace=False)
+        nxt.release()
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], step
+    else:
+        pytest.fail("the abort never completed")
+    assert step > 3 and list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_finishes_a_commit_a_crash_interrupted(tmp_path):
+    """What `report` and `--fitted` do before reading (fc8355e: "no finished output")."""
+    committed(LocalOutput(tmp_path / "out"), "old")
+    os.rename(tmp_path / "out", tmp_path / ".out.replaced-0123456789ab")
+    dead = LocalOutput(tmp_path / "out", run_id="0123456789ab")
+    dead.begin()
+    dead.write_text("run.json", "new")
+    dead._seal()  # the commit was killed after its seal, before its renames
+    reader = open_output(str(tmp_path / "out"), S3Settings())
+    assert reader.state() == "absent"
+    reader.settle()
+    assert reader.state() == "finished"
+    assert (tmp_path / "out" / "run.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_reader_does_not_settle_under_a_live_run(tmp_path):
+    committed(LocalOutput(tmp_path / "out"), "old")
+    os.rename(tmp_path / "out", tmp_path / ".out.replaced-0123456789ab")
+    holder = LocalOutput(tmp_path / "out")
+    holder.lease = holder.new_lease()
+    holder.lease.acquire()  # a live run in the middle of its commit
+    with pytest.raises(OutputInUseError, match="being written by another run"):
+        open_output(str(tmp_path / "out"), S3Settings()).settle()
+    holder.release()
+    assert (tmp_path / ".out.replaced-0123456789ab" / "run.json").read_text() == "old"
