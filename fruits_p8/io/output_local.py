@@ -7,9 +7,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fruits_p8.io.files import LocalFiles
 from fruits_p8.io.lease_store import LocalLeaseStore
 from fruits_p8.io.output_base import BACKUP, LEASE, STAGING, Output, new_run_id, sibling_pattern
-from fruits_p8.io.storage import LocalFiles, LocalStorage, Storage
+from fruits_p8.io.paths import Location
+from fruits_p8.io.storage import LocalStorage, Storage
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +110,11 @@ class LocalOutput(Output):
     def storage(self, spark=None) -> Storage:
         return LocalStorage()
 
-    def _staged(self, name: str) -> str:
-        return str(self.staging.resolve() / name)
+    def location_of(self, where: str) -> Location:
+        return Location.of_path(Path(where).resolve())
 
     def _write_file(self, where: str, name: str, data: bytes) -> None:
-        LocalFiles().put(str(Path(where) / name), data)
+        LocalFiles().put(Location.of_path(Path(where) / name), data)
 
     def commit(self, replace: bool) -> None:
         """Mark the staging folder complete and rename it into place; the old output is

@@ -11,7 +11,7 @@ from fruits_p8.errors import StorageError, UsageError, UserError
 from fruits_p8.io.lease_store import S3LeaseStore
 from fruits_p8.io.output_base import BACKUP, LEASE, STAGING, Output, new_run_id, sibling_pattern
 from fruits_p8.io.ownership import MANIFEST, marker_text, removal_order
-from fruits_p8.io.paths import split_s3
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import (
     FOLDER_MARKER,
     S3Settings,
@@ -32,18 +32,30 @@ class S3Output(Output):
     Spark's S3 filesystem where it has one, else through boto3 in the tasks (`io`: as
     RunConfig.io)."""
 
-    uri: str
+    location: Location
     settings: S3Settings
     io: str = "auto"
     run_id: str = field(default_factory=new_run_id)
     _storage: Storage | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.uri = self.uri.rstrip("/")
-        self.bucket, self.prefix = split_s3(self.uri)
+        self.bucket, self.prefix = self.location.bucket, self.location.key
         if not self.prefix:
             raise UsageError(f"--output needs a folder inside the bucket, e.g. "
                              f"{self.uri}/features")
+
+    @property
+    def uri(self) -> str:
+        return self.location.text()
+
+    def _key(self, where: str) -> str:
+        """The key prefix of `where`: the output's, or one beside it (its uri + a suffix)."""
+        if not where.startswith(self.uri):
+            raise ValueError(f"{where} is not {self.uri} or beside it")
+        return self.prefix + where[len(self.uri):]
+
+    def location_of(self, where: str) -> Location:
+        return Location(self.location.scheme, self.bucket, ()).child(self._key(where))
 
     @property
     def staging(self) -> str:
@@ -80,7 +92,7 @@ class S3Output(Output):
 
     def _keys(self, where: str) -> dict[str, str]:
         """Relative path -> key of every object under `where`."""
-        prefix = split_s3(where)[1] + "/"
+        prefix = self._key(where) + "/"
         objects = self._call(lambda c: list(list_prefix(c, self.bucket, prefix)), where)
         return {o.key[len(prefix):]: o.key for o in objects if o.key != prefix}
 
@@ -90,7 +102,7 @@ class S3Output(Output):
     def _read(self, where: str, name: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
-        key = f"{split_s3(where)[1]}/{name}"
+        key = f"{self._key(where)}/{name}"
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
@@ -102,7 +114,7 @@ class S3Output(Output):
         """As Output._delete_files: one request per rank of ownership.removal_order (a
         request deletes in any order), then the `<where>_$folder$` object EMRFS leaves
         (unless not `beside`)."""
-        prefix = split_s3(where)[1]
+        prefix = self._key(where)
         for rank in sorted({removal_order(name)[0] for name in names}):
             self._delete([f"{prefix}/{name}" for name in names
                           if removal_order(name)[0] == rank])
@@ -113,7 +125,7 @@ class S3Output(Output):
         """Copy `files` from one location to another, the marker first (added with `mark`
         where the source had none: an output from before markers) and _SUCCESS last; EMRFS's
         `_$folder$` objects stay behind."""
-        source_prefix, target_prefix = split_s3(source)[1], split_s3(target)[1]
+        source_prefix, target_prefix = self._key(source), self._key(target)
         if mark and MARKER not in files:
             self._mark(target_prefix)
         for name in sorted((f for f in files if not is_folder_marker(f)),
@@ -127,7 +139,7 @@ class S3Output(Output):
         first where it has none, and is never deleted: the source's replaces it)."""
         old = self._keys(target)
         if old and MARKER not in old:
-            self._mark(split_s3(target)[1])
+            self._mark(self._key(target))
         owned = self.owned(target)
         self._delete_files(target, [name for name in old if owned(name) and name != MARKER],
                            beside=False)
@@ -140,13 +152,13 @@ class S3Output(Output):
         go through boto3 either way)."""
         if self._storage is not None:
             return self._storage
-        chosen = storage_for(self.uri, self.settings, spark, self.io)
+        chosen = storage_for(self.location, self.settings, spark, self.io)
         if spark is not None:
             self._storage = chosen
         return chosen
 
     def _write_file(self, where: str, name: str, data: bytes) -> None:
-        self._put(f"{split_s3(where)[1]}/{name}", data)
+        self._put(f"{self._key(where)}/{name}", data)
 
     def commit(self, replace: bool) -> None:
         """Copy the old objects aside, then replace them by the staged ones (_SUCCESS

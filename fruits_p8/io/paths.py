@@ -44,6 +44,10 @@ class Location:
         return self.parts[-1] if self.parts else ""
 
     @property
+    def parent(self) -> Location:
+        return Location(self.scheme, self.authority, self.parts[:-1])
+
+    @property
     def local(self) -> str:
         """The filesystem path of a local location."""
         if not self.is_local:
@@ -58,7 +62,9 @@ class Location:
 
     def text(self) -> str:
         """How a person would write it: '/a/b c' locally, 's3://bucket/k' elsewhere."""
-        return self.local if self.is_local else f"{self.scheme}://{self.authority}/{self.key}"
+        if self.is_local:
+            return self.local
+        return f"{self.scheme}://{self.authority}" + (f"/{self.key}" if self.parts else "")
 
     def child(self, *names: str) -> Location:
         """A location below this one: names are raw (a '%20' in them stays as it is)."""
@@ -84,6 +90,16 @@ class Location:
         if not self.within(other):
             raise ValueError(f"{self.text()} is not inside {other.text()}")
         return self.parts[len(other.parts):]
+
+    @staticmethod
+    def raw(path: str) -> Location:
+        """A location as a dataset stores it (the `path` column): no decoding."""
+        return parse_location(path, decode=False)
+
+    @staticmethod
+    def of_path(path: os.PathLike | str) -> Location:
+        """The location of an absolute local path, taken as it is (no decoding)."""
+        return Location("", "", tuple(p for p in str(path).split("/") if p not in ("", ".")))
 
     @staticmethod
     def parse(text: str) -> Location:
@@ -120,12 +136,6 @@ def parse_location(path: str, decode: bool | None = None) -> Location:
     return Location(scheme=scheme, authority=authority, parts=parts)
 
 
-def path_from_uri(uri: str) -> str:
-    """The spelling of binaryFile's `path` column (Hadoop's Path.toString) for a URI from
-    DataFrame.inputFiles() (Path.toUri): escapes decoded once, a raw '%' kept as it is."""
-    return parse_location(uri, decode=True).uri()
-
-
 def label_from_path(path: str, root: str | None = None) -> str | None:
     """The label of an image is the name of the folder that holds it.
 
@@ -154,38 +164,3 @@ def label_from_path(path: str, root: str | None = None) -> str | None:
 def folders_of(path: str) -> tuple[str, ...]:
     """The folders holding a file, outermost first, as spelled (a raw path: no decoding)."""
     return parse_location(path, decode=False).parts[:-1]
-
-
-def nested(a: str, b: str) -> bool:
-    """Whether two locations are the same, or one holds the other (absolute local paths, or
-    URIs); s3://, s3a:// and s3n:// name the same store."""
-    la, lb = parse_location(a), parse_location(b)
-    if la.is_local != lb.is_local or la.is_s3 != lb.is_s3 or la.authority != lb.authority:
-        return False
-    if not la.is_local and not la.is_s3 and la.scheme != lb.scheme:
-        return False
-    common = min(len(la.parts), len(lb.parts))
-    return la.parts[:common] == lb.parts[:common]
-
-
-def is_s3(path: str) -> bool:
-    """True for s3://, s3a:// and s3n:// URIs."""
-    return parse_location(path).is_s3
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    """'s3://bucket/a/b' -> ('bucket', 'a/b'); the key has no leading or trailing slash."""
-    loc = parse_location(uri)
-    if not loc.is_s3 or not loc.authority:
-        raise ValueError(f"not an s3:// URI: {uri}")
-    return loc.authority, loc.key
-
-
-def local_path(path: str) -> str:
-    """A plain filesystem path for a local path or a file: URI."""
-    loc = parse_location(path)
-    if not loc.is_local:
-        raise ValueError(f"not a local path: {path}")
-    if loc.scheme == "":
-        return path
-    return "/" + loc.key

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from fruits_p8.errors import StorageError
 from fruits_p8.io.glob import name_matches
-from fruits_p8.io.paths import split_s3
+from fruits_p8.io.paths import Location
 from fruits_p8.schema import DEFAULT_REGION
 
 
@@ -49,8 +49,11 @@ class S3Object:
     modified: datetime
 
 
-def storage_error(exc: BaseException, uri: str, settings: S3Settings) -> StorageError:
+def storage_error(exc: BaseException, uri: Location | str,
+                  settings: S3Settings) -> StorageError:
     """Turn a boto3/botocore exception into a one-line StorageError that says what to do."""
+    where = uri if isinstance(uri, Location) else Location.parse(uri)
+    bucket, uri = (where.authority or uri), where.text() if where.is_s3 else uri
     from botocore.exceptions import (
         ClientError,
         EndpointConnectionError,
@@ -67,7 +70,6 @@ def storage_error(exc: BaseException, uri: str, settings: S3Settings) -> Storage
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        bucket = split_s3(uri)[0] if uri.startswith("s3") else uri
         if code in ("NoSuchBucket",) or (code == "404" and "HeadBucket" in str(exc)):
             return StorageError(f"bucket {bucket} does not exist (use --create-bucket with "
                                 "upload, or check the name)")
@@ -95,10 +97,10 @@ def list_prefix(client, bucket: str, prefix: str) -> Iterator[S3Object]:
                            item["LastModified"])
 
 
-def list_objects(client, uri: str, glob: str | None = None) -> Iterator[S3Object]:
+def list_objects(client, location: Location, glob: str | None = None) -> Iterator[S3Object]:
     """Every object under s3://bucket/prefix/ (recursively) whose file name matches `glob`."""
-    bucket, prefix = split_s3(uri)
-    for obj in list_prefix(client, bucket, prefix + "/" if prefix else ""):
+    prefix = location.key
+    for obj in list_prefix(client, location.bucket, prefix + "/" if prefix else ""):
         if obj.key.endswith("/"):
             continue
         if glob is None or name_matches(obj.key.rsplit("/", 1)[-1], glob):
@@ -173,11 +175,11 @@ def create_bucket(client, bucket: str, settings: S3Settings) -> bool:
     return created
 
 
-def download(settings: S3Settings, uri: str, folder) -> object:
+def download(settings: S3Settings, location: Location, folder) -> object:
     """Fetch s3://bucket/key into `folder` (kept as a cache: same size -> no new download)."""
     from pathlib import Path
 
-    bucket, key = split_s3(uri)
+    bucket, key, uri = location.bucket, location.key, location.text()
     target = Path(folder) / bucket / key
     client = settings.client()
     try:

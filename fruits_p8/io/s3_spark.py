@@ -13,28 +13,29 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fruits_p8.io.paths import parse_location, split_s3
-from fruits_p8.io.storage import S3Files
+from fruits_p8.io.files import S3Files
+from fruits_p8.io.paths import Location
 
 
-def read_parts(files: S3Files, schema: pa.Schema, batches: Iterator[pa.RecordBatch]):
-    """mapInArrow body: the rows of each Parquet part named in the `part` column."""
+def read_parts(files: S3Files, bucket: Location, schema: pa.Schema,
+               batches: Iterator[pa.RecordBatch]):
+    """mapInArrow body: the rows of each Parquet part whose key is in the `part` column."""
     get = files.getter()
     for batch in batches:
-        for part in batch.column("part").to_pylist():
-            table = pq.read_table(io.BytesIO(get(part))).select(schema.names).cast(schema)
+        for key in batch.column("part").to_pylist():
+            data = get(bucket.child(key))
+            table = pq.read_table(io.BytesIO(data)).select(schema.names).cast(schema)
             yield from table.to_batches()
 
 
-def read_parquet_parts(spark, uri: str, schema: pa.Schema, files: S3Files):
-    """The Parquet dataset under an s3:// `uri`, its parts read by the tasks: the driver
-    only lists their names."""
+def read_parquet_parts(spark, location: Location, schema: pa.Schema, files: S3Files):
+    """The Parquet dataset at an s3:// `location`, its parts read by the tasks: the driver
+    only lists their keys."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    bucket, _ = split_s3(uri)
-    scheme = parse_location(uri).scheme
-    parts = [f"{scheme}://{bucket}/{o.key}" for o in files.listing(uri, "*.parquet")]
+    parts = [o.key for o in files.listing(location, "*.parquet")]
+    bucket = Location(location.scheme, location.bucket, ())
     names = spark.createDataFrame([(p,) for p in parts], "part string")
     tasks = max(1, min(len(parts), spark.sparkContext.defaultParallelism))
     return names.repartition(tasks).mapInArrow(
-        functools.partial(read_parts, files, schema), from_arrow_schema(schema))
+        functools.partial(read_parts, files, bucket, schema), from_arrow_schema(schema))

@@ -1,27 +1,26 @@
-"""How a location's data moves, chosen once per URI by `storage_for`.
+"""How a location's data moves, chosen once per location by `storage_for`.
 
 A Storage lists and reads the images under a root, and writes and reads the Parquet datasets
-of an output. Executors get only its `files`, a small picklable handle that puts and gets
-whole files (a local folder, or S3 through boto3), as petastorm's FilesystemResolver hands
-them a filesystem factory. Three storages:
+of an output. Executors get only its `files` (io/files.py), a small picklable handle that puts
+and gets whole files, as petastorm's FilesystemResolver hands them a filesystem factory.
+Three storages:
 
-    LocalStorage   local folders: Spark's binaryFile lists and reads them; the tasks write
-                   the Parquet parts themselves with pyarrow (no Hadoop committer)
-    HadoopStorage  a filesystem Spark's Hadoop layer opens (EMRFS or S3A on s3://, HDFS):
-                   Spark lists, reads and writes everything; `files` serves the driver's
-                   single files (S3 through boto3)
+    LocalStorage   local folders: the driver lists (io/listing.py), the tasks read the images
+                   and write the Parquet parts themselves with pyarrow (no Hadoop committer)
+    HadoopStorage  s3:// through a filesystem Spark's Hadoop layer opens (EMRFS or S3A):
+                   the driver lists and the tasks read the images through boto3, Spark writes
+                   and reads the datasets; `files` serves the driver's single files
     S3Storage      s3:// where Spark has no S3 filesystem (the pyspark wheel has no S3A
                    jars): the driver lists, the tasks fetch the images, write the parts and
                    read them back; nothing is collected to the driver
 
-The commit of an output (markers, lease, staging) is io/output.py's, over the same URIs.
+Every location is a parsed io.paths.Location. The commit of an output (markers, lease,
+staging) is io/output.py's.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,84 +29,15 @@ from typing import Protocol
 import pyarrow as pa
 
 from fruits_p8.errors import InputError
+from fruits_p8.io.files import Files, Folder, LocalFiles, S3Files
 from fruits_p8.io.listing import DEFAULT_MAX_FILE_SIZE, Listing, list_local, list_s3
 from fruits_p8.io.parts import write_empty, write_parts
-from fruits_p8.io.paths import local_path, parse_location, split_s3
+from fruits_p8.io.paths import Location
 from fruits_p8.io.reading import Reader, local_reader, s3_files_reader
-from fruits_p8.io.s3 import S3Object, S3Settings, list_objects, storage_error
+from fruits_p8.io.s3 import S3Settings
 
 
-class Files(Protocol):
-    """Whole files by URI, from the driver or a task: what executors are handed."""
-
-    def put(self, uri: str, data: bytes) -> None: ...
-
-    def get(self, uri: str) -> bytes: ...
-
-    def getter(self) -> Callable[[str], bytes]: ...
-
-
-@dataclass(frozen=True)
-class LocalFiles:
-    """Files on the local filesystem; each appears whole (written aside, then renamed)."""
-
-    def put(self, uri: str, data: bytes) -> None:
-        target = Path(local_path(uri))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-
-    def get(self, uri: str) -> bytes:
-        return Path(local_path(uri)).read_bytes()
-
-    def getter(self) -> Callable[[str], bytes]:
-        return self.get
-
-
-@dataclass(frozen=True)
-class S3Files:
-    """Objects in S3 through boto3; a client per call site, as boto3 clients do not pickle."""
-
-    settings: S3Settings = field(default_factory=S3Settings)
-
-    def put(self, uri: str, data: bytes) -> None:
-        bucket, key = split_s3(uri)
-        self.settings.client().put_object(Bucket=bucket, Key=key, Body=data)
-
-    def get(self, uri: str) -> bytes:
-        return self.getter()(uri)
-
-    def getter(self) -> Callable[[str], bytes]:
-        """`get` with one client for many calls (a task's): making a client is slow."""
-        client = self.settings.client()
-
-        def get(uri: str) -> bytes:
-            bucket, key = split_s3(uri)
-            return client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return get
-
-    def listing(self, root: str, glob: str | None = None) -> list[S3Object]:
-        """Objects under `root` whose file name matches `glob`, in key order; a failure is
-        one line."""
-        try:
-            return sorted(list_objects(self.settings.client(), root, glob), key=lambda o: o.key)
-        except Exception as exc:
-            raise storage_error(exc, root, self.settings) from None
-
-
-@dataclass(frozen=True)
-class Folder:
-    """The files of one dataset: a `parts.Sink` over any Files, picklable for the tasks."""
-
-    files: Files
-    uri: str
-
-    def put(self, name: str, data: bytes) -> None:
-        self.files.put(f"{self.uri.rstrip('/')}/{name}", data)
-
-
-class Projection(Protocol):
+class BatchTransform(Protocol):
     """The PCA column a dataset may gain on its way out (reduce.projection.Projection)."""
 
     def transform(self, df): ...
@@ -115,7 +45,7 @@ class Projection(Protocol):
     def transform_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch: ...
 
 
-def _prepare(projection: Projection | None):
+def _prepare(projection: BatchTransform | None):
     return None if projection is None else projection.transform_batch
 
 
@@ -126,12 +56,14 @@ def spark_parquet_options(schema: pa.Schema) -> dict[str, str]:
             for f in schema if pa.types.is_list(f.type)}
 
 
-def write_parquet(df, schema: pa.Schema, uri: str, projection: Projection | None = None) -> None:
+def write_parquet(df, schema: pa.Schema, location: Location,
+                  projection: BatchTransform | None = None) -> None:
     """`df`'s columns of `schema` (plus the `projection`'s), written by Spark's Parquet writer:
     for filesystems only the JVM can open (EMRFS, S3A, HDFS)."""
     if projection is not None:
         df = projection.transform(df)
-    df.select(*schema.names).write.options(**spark_parquet_options(schema)).parquet(uri)
+    df.select(*schema.names).write.options(**spark_parquet_options(schema)).parquet(
+        location.uri())
 
 
 class Storage:
@@ -139,93 +71,94 @@ class Storage:
 
     files: Files | None
 
-    def list_images(self, root: str, glob: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    def list_images(self, root: Location, glob: str,
+                    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
                     skip_hidden: bool = False) -> Listing:
         """Every file under `root` whose name matches `glob` (io/listing.py)."""
         if not isinstance(self.files, S3Files):
             raise InputError(f"fruits_p8 reads images from local folders and s3:// only, "
-                             f"not {root}")
-        scheme, bucket, prefix = _s3_parts(root)
-        return list_s3(scheme, bucket, prefix, self.files.listing(root), glob,
+                             f"not {root.text()}")
+        return list_s3(root.scheme, root.bucket, root.key, self.files.listing(root), glob,
                        max_file_size, skip_hidden)
 
-    def reader(self, root: str) -> Reader:
+    def reader(self, root: Location) -> Reader:
         """How the tasks open the listed files of `root`."""
         if not isinstance(self.files, S3Files):
             raise InputError(f"fruits_p8 reads images from local folders and s3:// only, "
-                             f"not {root}")
-        return s3_files_reader(self.files.settings, _s3_parts(root)[1])
+                             f"not {root.text()}")
+        return s3_files_reader(self.files.settings, root.bucket)
 
-    def write_dataset(self, df, schema: pa.Schema, uri: str,
-                      projection: Projection | None = None) -> None:
-        """Dataset `schema` from `df` (+ the `projection` column) under `uri`, by the tasks."""
-        write_parts(df, schema, Folder(self._files(uri), uri), _prepare(projection))
+    def write_dataset(self, df, schema: pa.Schema, location: Location,
+                      projection: BatchTransform | None = None) -> None:
+        """Dataset `schema` from `df` (+ the `projection` column) at `location`, by the
+        tasks."""
+        write_parts(df, schema, Folder(self._files(location), location), _prepare(projection))
 
-    def write_empty(self, schema: pa.Schema, uri: str) -> None:
+    def write_empty(self, schema: pa.Schema, location: Location) -> None:
         """Dataset `schema` with no rows, put from the driver without a Spark job."""
-        write_empty(schema, Folder(self._files(uri), uri))
+        write_empty(schema, Folder(self._files(location), location))
 
-    def read_dataset(self, spark, uri: str, schema: pa.Schema):
-        """The Parquet dataset under `uri` as a DataFrame, read by the tasks."""
-        return spark.read.parquet(uri)
+    def read_dataset(self, spark, location: Location, schema: pa.Schema):
+        """The Parquet dataset at `location` as a DataFrame, read by the tasks."""
+        return spark.read.parquet(location.uri())
 
-    def read_table(self, spark, uri: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
-        """`columns` of the dataset under `uri` as one Arrow table on the driver, in one
+    def read_table(self, spark, location: Location, schema: pa.Schema,
+                   columns: list[str]) -> pa.Table:
+        """`columns` of the dataset at `location` as one Arrow table on the driver, in one
         Spark action (the report reads a whole output's vectors once)."""
-        return to_arrow(self.read_dataset(spark, uri, schema).select(*columns))
+        return to_arrow(self.read_dataset(spark, location, schema).select(*columns))
 
-    def put(self, uri: str, data: bytes) -> None:
-        """One whole file from the driver (the HTML report's pages)."""
-        self._files(uri).put(uri, data)
-
-    def write_spark_ml(self, model, uri: str) -> None:
-        """A Spark ML writable (the fitted PipelineModel) as folder `uri`, in the layout
+    def write_spark_ml(self, model, location: Location) -> None:
+        """A Spark ML writable (the fitted PipelineModel) as folder `location`, in the layout
         Spark's own writer makes, so plain PySpark loads it with `PipelineModel.load`."""
-        files = self._files(uri)
-        save_through_driver(model, lambda relative, data: files.put(f"{uri}/{relative}", data))
+        files = self._files(location)
+        save_through_driver(model, lambda relative, data: files.put(location.child(relative),
+                                                                     data))
 
-    def _files(self, uri: str) -> Files:
+    def _files(self, location: Location) -> Files:
         if self.files is None:
-            raise ValueError(f"fruits_p8 cannot write single files to {uri}")
+            raise ValueError(f"fruits_p8 cannot write single files to {location.text()}")
         return self.files
 
 
 @dataclass(frozen=True)
 class LocalStorage(Storage):
-    """Local folders: Spark reads, the tasks write the parts with pyarrow."""
+    """Local folders: the driver lists, the tasks read and write the files."""
 
     files: Files = field(default_factory=LocalFiles)
 
-    def list_images(self, root: str, glob: str, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    def list_images(self, root: Location, glob: str,
+                    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
                     skip_hidden: bool = False) -> Listing:
-        return list_local(local_path(root), glob, max_file_size, skip_hidden)
+        return list_local(root.local, glob, max_file_size, skip_hidden)
 
-    def reader(self, root: str) -> Reader:
+    def reader(self, root: Location) -> Reader:
         return local_reader()
 
-    def write_spark_ml(self, model, uri: str) -> None:
-        model.write().save(Path(local_path(uri)).resolve().as_uri())
+    def write_spark_ml(self, model, location: Location) -> None:
+        model.write().save(Path(location.local).resolve().as_uri())
 
-    def read_table(self, spark, uri: str, schema: pa.Schema, columns: list[str]) -> pa.Table:
+    def read_table(self, spark, location: Location, schema: pa.Schema,
+                   columns: list[str]) -> pa.Table:
         """As Storage.read_table, straight from the Parquet parts with pyarrow: no Spark job
         (Spark's Arrow export of the same rows is much slower, docs/data_quality.md)."""
         import pyarrow.dataset as ds
 
-        return ds.dataset(local_path(uri), format="parquet").to_table(columns=columns)
+        return ds.dataset(location.local, format="parquet").to_table(columns=columns)
 
 
 @dataclass(frozen=True)
 class HadoopStorage(Storage):
-    """A filesystem Spark's Hadoop layer opens: Spark reads and writes the datasets."""
+    """s3:// through Spark's Hadoop filesystem: Spark reads and writes the datasets."""
 
     files: Files | None = None
 
-    def write_dataset(self, df, schema: pa.Schema, uri: str,
-                      projection: Projection | None = None) -> None:
-        write_parquet(df, schema, uri, projection)
+    def write_dataset(self, df, schema: pa.Schema, location: Location,
+                      projection: BatchTransform | None = None) -> None:
+        write_parquet(df, schema, location, projection)
 
-    def write_spark_ml(self, model, uri: str) -> None:
-        model.write().save(uri)
+    def write_spark_ml(self, model, location: Location) -> None:
+        model.write().save(location.uri())
 
 
 @dataclass(frozen=True)
@@ -234,15 +167,10 @@ class S3Storage(Storage):
 
     files: S3Files = field(default_factory=S3Files)
 
-    def read_dataset(self, spark, uri: str, schema: pa.Schema):
+    def read_dataset(self, spark, location: Location, schema: pa.Schema):
         from fruits_p8.io.s3_spark import read_parquet_parts
 
-        return read_parquet_parts(spark, uri, schema, self.files)
-
-
-def _s3_parts(uri: str) -> tuple[str, str, str]:
-    loc = parse_location(uri)
-    return loc.scheme, loc.authority, loc.key
+        return read_parquet_parts(spark, location, schema, self.files)
 
 
 def to_arrow(frame) -> pa.Table:
@@ -270,29 +198,28 @@ def save_through_driver(model, put: Callable[[str, bytes], None]) -> None:
                 put(path.relative_to(top).as_posix(), path.read_bytes())
 
 
-def spark_has_filesystem(spark, uri: str) -> bool:
-    """True when Spark's Hadoop layer can open this URI's scheme itself (EMRFS, S3A...)."""
-    scheme = parse_location(uri).scheme
+def spark_has_filesystem(spark, location: Location) -> bool:
+    """True when Spark's Hadoop layer can open this location's scheme itself (EMRFS, S3A)."""
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     try:
-        jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, conf)
+        jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(location.scheme, conf)
     except Exception:
         return False
     return True
 
 
-def storage_for(uri: str, settings: S3Settings | None = None, spark=None,
+def storage_for(location: Location, settings: S3Settings | None = None, spark=None,
                 io: str = "auto") -> Storage:
     """The Storage of a location, chosen once: local paths and file: URIs are local; s3://
     goes through Spark's filesystem where it has one (EMRFS, S3A), else through boto3 (`io`
-    forces either: RunConfig.io, --io); other URIs through Spark's."""
-    loc = parse_location(uri)
-    if loc.is_local:
+    forces either: RunConfig.io, --io). Other schemes are refused."""
+    if location.is_local:
         return LocalStorage()
-    if not loc.is_s3:
-        return HadoopStorage()
+    if not location.is_s3:
+        raise InputError(f"fruits_p8 reads and writes local folders and s3:// only, not "
+                         f"{location.text()}")
     files = S3Files(settings or S3Settings())
     through_spark = io == "spark" or (io == "auto" and spark is not None
-                                      and spark_has_filesystem(spark, uri))
+                                      and spark_has_filesystem(spark, location))
     return HadoopStorage(files) if through_spark else S3Storage(files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -12,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fruits_p8.errors import InputError, OutputExistsError, StorageError
-from fruits_p8.io.glob import name_matches
-from fruits_p8.io.paths import label_from_path, split_s3
+from fruits_p8.io.listing import list_local, list_s3
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import (
     S3Settings,
     check_bucket,
@@ -53,17 +54,17 @@ class LocalFile:
 
 
 def local_files(root: Path, prefix: str, glob: str) -> list[LocalFile]:
-    """Files under root whose name matches glob, with their S3 keys under prefix."""
+    """Files under root whose name matches glob (listed as a run lists them: hidden names
+    too, links to folders once), with their S3 keys under prefix."""
     if not root.is_dir():
         raise InputError(f"not a folder: {root}")
     base = prefix.strip("/")
+    top = f"{Location.of_path(root.resolve()).uri()}/"
     files = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if not name_matches(path.name, glob):
-            continue
-        relative = path.relative_to(root).as_posix()
-        files.append(LocalFile(path, f"{base}/{relative}" if base else relative,
-                               path.stat().st_size))
+    for listed in list_local(str(root.resolve()), glob).files:
+        relative = listed.path.removeprefix(top)
+        files.append(LocalFile(Path(os.fsdecode(listed.source)),
+                               f"{base}/{relative}" if base else relative, listed.length))
     return files
 
 
@@ -78,7 +79,7 @@ def _unchanged(client, bucket: str, local: LocalFile, remote: tuple[int, str] | 
     return head.get("Metadata", {}).get("md5") == md5_hex(data)
 
 
-def _check_replaceable(client, bucket: str, uri: str, files: list[LocalFile],
+def _check_replaceable(client, bucket: str, uri: Location, files: list[LocalFile],
                        remote: dict[str, tuple[int, str]], workers: int) -> set[str]:
     """The keys already there unchanged; OutputExistsError if a differing object was not
     put there by an upload of ours (it would be replaced)."""
@@ -95,7 +96,7 @@ def _check_replaceable(client, bucket: str, uri: str, files: list[LocalFile],
     foreign = [f.key for f, v in zip(there, verdicts, strict=True) if v == "foreign"]
     if foreign:
         raise OutputExistsError(
-            f"{len(foreign)} objects under {uri} differ from the local files and were not "
+            f"{len(foreign)} objects under {uri.text()} differ from the local files and were not "
             f"uploaded by fruits-p8 (first: s3://{bucket}/{foreign[0]}); they are never "
             "replaced: upload to another prefix, or remove them yourself")
     return unchanged
@@ -103,7 +104,7 @@ def _check_replaceable(client, bucket: str, uri: str, files: list[LocalFile],
 
 def upload_tree(
     root: Path,
-    uri: str,
+    uri: Location,
     settings: S3Settings,
     glob: str = "*",
     workers: int = 16,
@@ -116,7 +117,7 @@ def upload_tree(
     object that differs from its local file is replaced only if an upload of ours put it
     there (its `md5` metadata); if any other would be, nothing is sent (OutputExistsError).
     """
-    bucket, prefix = split_s3(uri)
+    bucket, prefix = uri.bucket, uri.key
     files = local_files(root, prefix, glob)
     if not files:
         raise InputError(f"no file matching {glob!r} under {root}")
@@ -192,27 +193,26 @@ class Summary:
         return sum(self.per_label.values()) + self.unlabelled
 
 
-def summarise(uri: str, settings: S3Settings, glob: str = "*.jpg") -> Summary:
-    """Count the images per label (parent folder) under an s3:// URI."""
+def summarise(uri: Location, settings: S3Settings, glob: str = "*.jpg") -> Summary:
+    """Count the images per label (parent folder) under an s3:// location, as a run would
+    list them."""
     client = settings.client()
-    counts: Counter[str] = Counter()
-    sizes: Counter[str] = Counter()
-    unlabelled = other = 0
-    bucket, _ = split_s3(uri)
     try:
-        check_bucket(client, bucket, settings)
-        for obj in list_objects(client, uri):
-            if not name_matches(obj.key.rsplit("/", 1)[-1], glob):
-                other += 1
-                continue
-            label = label_from_path(f"s3://{bucket}/{obj.key}", root=uri)
-            if label is None:
-                unlabelled += 1
-                continue
-            counts[label] += 1
-            sizes[label] += obj.size
+        check_bucket(client, uri.bucket, settings)
+        objects = list(list_objects(client, uri))
     except StorageError:
         raise
     except Exception as exc:
         raise storage_error(exc, uri, settings) from None
-    return Summary(uri, dict(sorted(counts.items())), dict(sizes), unlabelled, other)
+    listing = list_s3(uri.scheme, uri.bucket, uri.key, objects, glob)
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    unlabelled = 0
+    for listed in listing.files:
+        if listed.label is None:
+            unlabelled += 1
+            continue
+        counts[listed.label] += 1
+        sizes[listed.label] += listed.length
+    return Summary(uri.text(), dict(sorted(counts.items())), dict(sizes), unlabelled,
+                   len(objects) - listing.count)

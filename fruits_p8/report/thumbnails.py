@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from fruits_p8.io.paths import parse_location
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import S3Settings
 from fruits_p8.io.storage import storage_for
 
@@ -40,22 +40,17 @@ def _reader(settings: S3Settings | None) -> Callable[[str], bytes | None]:
     lock = threading.Lock()
 
     def read(path: str) -> bytes | None:
-        scheme = _kind(path)
+        location = Location.raw(path)
+        scheme = "file" if location.is_local else location.scheme
         with lock:
             if scheme not in getters:
-                files = (storage_for(path, settings).files
+                files = (storage_for(location, settings).files
                          if settings is not None or scheme == "file" else None)
                 getters[scheme] = None if files is None else files.getter()
         get = getters[scheme]
-        return None if get is None else get(path)
+        return None if get is None else get(location)
 
     return read
-
-
-def _kind(path: str) -> str:
-    """The kind of storage a path lives in: "file", or its URI scheme."""
-    location = parse_location(path, decode=False)
-    return "file" if location.is_local else location.scheme
 
 
 def thumbnails(paths: Iterable[str], settings: S3Settings | None = None,

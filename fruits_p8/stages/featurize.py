@@ -19,6 +19,7 @@ from fruits_p8.features.precision import cpu_runs_bfloat16_natively
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import resolve_input
 from fruits_p8.io.listing import CountMismatch, Listing, check_unique
+from fruits_p8.io.paths import Location
 from fruits_p8.io.reading import Reader, listing_frame
 from fruits_p8.io.s3 import download
 from fruits_p8.io.storage import storage_for
@@ -37,7 +38,7 @@ class Images:
     reader: Reader
 
 
-def load_images(spark, config: RunConfig, root: str | None = None) -> Images:
+def load_images(spark, config: RunConfig, root: Location | None = None) -> Images:
     """The input files, listed once by the project (every matching name, each once)."""
     settings = config.s3_settings()
     root = root or resolve_input(config.input, settings)
@@ -63,7 +64,7 @@ def load_backbone_weights(config: RunConfig) -> tuple[Backbone, Weights]:
     weights = load_weights(
         backbone, config.weights,
         WeightsContext(cache_dir=config.cache_dir, seed=config.seed,
-                       fetch=lambda uri, folder: download(settings, uri, folder)),
+                       fetch=lambda uri, folder: download(settings, Location.parse(uri), folder)),
     )
     if not weights.pretrained:
         log.warning("weights are RANDOM (%s): features carry no ImageNet knowledge; "

@@ -16,6 +16,7 @@ from fruits_p8.cli import main
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import FittedModelError, UsageError
 from fruits_p8.io.models import read_fitted
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import S3Settings
 from fruits_p8.io.upload import upload_tree
 from fruits_p8.schema import MODEL_DIR
@@ -191,7 +192,7 @@ def test_fitted_through_s3(spark, s3, trained, sample_dir, cache_dir, tmp_path):
     from pyspark.ml import PipelineModel
 
     settings, bucket = s3
-    upload_tree(sample_dir / "Training", f"s3://{bucket}/in", settings, create=True)
+    upload_tree(sample_dir / "Training", Location.parse(f"s3://{bucket}/in"), settings, create=True)
     remote = f"s3://{bucket}/train"
     pipeline.run(config(f"s3://{bucket}/in", remote, cache_dir,
                         endpoint_url=settings.endpoint_url), spark=spark)

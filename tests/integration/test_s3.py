@@ -13,6 +13,7 @@ import pytest
 from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, StorageError
+from fruits_p8.io.paths import Location
 from fruits_p8.io.upload import summarise, upload_tree
 from tests.conftest import TEST_SPLITS, TEST_STYLES, dictionary_encoded
 
@@ -30,7 +31,7 @@ def test_upload_creates_a_private_encrypted_bucket_and_resumes(s3, sample_dir, t
     settings, bucket = s3
     uri = f"s3://{bucket}/fruits"
     seen = []
-    stats = upload_tree(sample_dir, uri, settings, create=True, workers=4,
+    stats = upload_tree(sample_dir, Location.parse(uri), settings, create=True, workers=4,
                         on_progress=lambda s: seen.append(s.done))
     assert (stats.uploaded, stats.skipped) == (N_IMAGES, 0)
     assert seen[-1] == N_IMAGES and seen == sorted(seen)
@@ -44,12 +45,12 @@ def test_upload_creates_a_private_encrypted_bucket_and_resumes(s3, sample_dir, t
 
     # A rerun sends nothing; after an "interruption" (objects lost) only the missing go, and
     # an object of ours whose local file changed is replaced.
-    assert upload_tree(sample_dir, uri, settings, workers=4).uploaded == 0
+    assert upload_tree(sample_dir, Location.parse(uri), settings, workers=4).uploaded == 0
     client.delete_object(Bucket=bucket, Key="fruits/Test/Banana/0_100.jpg")
     changed = tmp_path / "tree"
     shutil.copytree(sample_dir, changed)
     (changed / "Test" / "Banana" / "r_1_100.jpg").write_bytes(b"a newer photo")
-    again = upload_tree(changed, uri, settings, workers=4)
+    again = upload_tree(changed, Location.parse(uri), settings, workers=4)
     assert (again.uploaded, again.skipped) == (2, N_IMAGES - 2)
     body = client.get_object(Bucket=bucket, Key="fruits/Test/Banana/r_1_100.jpg")["Body"].read()
     assert body == b"a newer photo"
@@ -58,7 +59,7 @@ def test_upload_creates_a_private_encrypted_bucket_and_resumes(s3, sample_dir, t
     client.put_object(Bucket=bucket, Key="fruits/Test/Banana/r_1_100.jpg", Body=b"theirs")
     client.delete_object(Bucket=bucket, Key="fruits/Test/Banana/0_100.jpg")
     with pytest.raises(OutputExistsError, match="never replaced"):
-        upload_tree(changed, uri, settings, workers=4)
+        upload_tree(changed, Location.parse(uri), settings, workers=4)
     body = client.get_object(Bucket=bucket, Key="fruits/Test/Banana/r_1_100.jpg")["Body"].read()
     assert body == b"theirs"
     assert "fruits/Test/Banana/0_100.jpg" not in keys(settings, bucket)
@@ -66,9 +67,9 @@ def test_upload_creates_a_private_encrypted_bucket_and_resumes(s3, sample_dir, t
 
 def test_ls_summarises_per_label(s3, sample_dir):
     settings, bucket = s3
-    upload_tree(sample_dir, f"s3://{bucket}/data", settings, create=True)
+    upload_tree(sample_dir, Location.parse(f"s3://{bucket}/data"), settings, create=True)
     settings.client().put_object(Bucket=bucket, Key="data/readme.txt", Body=b"x")
-    summary = summarise(f"s3://{bucket}/data", settings)
+    summary = summarise(Location.parse(f"s3://{bucket}/data"), settings)
     per_split = sum(TEST_SPLITS.values())
     assert summary.per_label == {s.label: per_split for s in sorted(TEST_STYLES,
                                                                     key=lambda s: s.label)}
@@ -78,14 +79,14 @@ def test_ls_summarises_per_label(s3, sample_dir):
 def test_missing_bucket_and_missing_credentials_are_one_line(s3, sample_dir, monkeypatch):
     settings, bucket = s3
     with pytest.raises(StorageError, match=f"bucket {bucket} does not exist"):
-        upload_tree(sample_dir, f"s3://{bucket}/x", settings)
+        upload_tree(sample_dir, Location.parse(f"s3://{bucket}/x"), settings)
     with pytest.raises(StorageError, match="does not exist"):
-        summarise(f"s3://{bucket}/x", settings)
+        summarise(Location.parse(f"s3://{bucket}/x"), settings)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(StorageError, match="no AWS credentials"):
-        upload_tree(sample_dir, f"s3://{bucket}/x", settings, create=True)
+        upload_tree(sample_dir, Location.parse(f"s3://{bucket}/x"), settings, create=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def read_s3_table(settings, bucket, prefix):
 
 def test_pipeline_s3_to_s3_equals_the_local_run(spark, s3, sample_dir, cache_dir, local_run):
     settings, bucket = s3
-    upload_tree(sample_dir, f"s3://{bucket}/in", settings, create=True)
+    upload_tree(sample_dir, Location.parse(f"s3://{bucket}/in"), settings, create=True)
     config = RunConfig(input=f"s3://{bucket}/in", output=f"s3://{bucket}/out", k=4,
                        batch_size=8, cache_dir=cache_dir, endpoint_url=settings.endpoint_url)
     result = pipeline.run(config, spark=spark)
@@ -145,7 +146,7 @@ def test_pipeline_s3_to_s3_equals_the_local_run(spark, s3, sample_dir, cache_dir
 def test_a_failed_write_leaves_the_old_output_complete(spark, s3, sample_dir, cache_dir,
                                                        monkeypatch):
     settings, bucket = s3
-    upload_tree(sample_dir / "Test", f"s3://{bucket}/in", settings, create=True)
+    upload_tree(sample_dir / "Test", Location.parse(f"s3://{bucket}/in"), settings, create=True)
     config = RunConfig(input=f"s3://{bucket}/in", output=f"s3://{bucket}/out", k=3,
                        batch_size=8, cache_dir=cache_dir, endpoint_url=settings.endpoint_url)
     pipeline.run(config, spark=spark)
@@ -215,7 +216,7 @@ def test_weights_from_s3_are_fetched_once_and_loaded(s3, tmp_path):
         "LocationConstraint": "eu-west-3"})
     client.upload_file(str(tmp_path / "mobilenet.weights.h5"), bucket, "w/mobilenet.weights.h5")
     ctx = WeightsContext(tmp_path / "cache", fetch=lambda uri, folder: download(
-        settings, uri, folder))
+        settings, Location.parse(uri), folder))
     uri = f"s3://{bucket}/w/mobilenet.weights.h5"
     loaded = load_weights(backbone, uri, ctx)
     assert loaded.pretrained and loaded.source == uri

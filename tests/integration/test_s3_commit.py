@@ -8,6 +8,7 @@ import pytest
 from fruits_p8.errors import OutputExistsError, OutputInUseError, StorageError
 from fruits_p8.io.output import S3Output
 from fruits_p8.io.ownership import MANIFEST, MARKER
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import S3Settings
 
 MUTATING = {"put_object", "copy_object", "delete_objects", "delete_object"}
@@ -83,7 +84,7 @@ def commit_world(s3):
 
 
 def run_commit(settings, uri, tag, parts, replace, faults=None, fail_at=None):
-    output = S3Output(uri, settings)
+    output = S3Output(Location.parse(uri), settings)
     output.acquire(replace)
     expected = stage(output, tag, parts)
     if faults is not None:
@@ -134,7 +135,7 @@ def test_a_failure_at_every_step_of_the_commit_leaves_a_complete_output(
         monkeypatch.setattr(FailingClient, "failure", Killed)
         monkeypatch.setattr(S3Output, "_rescue", lambda self, aside: None)  # nothing runs
     for fail_at in range(1, steps + 2):
-        output = S3Output(uri, settings)
+        output = S3Output(Location.parse(uri), settings)
         output.acquire(True)
         new = stage(output, "new", 2)
         faults.calls, faults.fail_at = 0, fail_at
@@ -154,7 +155,7 @@ def test_a_failure_at_every_step_of_the_commit_leaves_a_complete_output(
                 or complete(output, staging, new) or complete(output, aside, old)), fail_at
         output.release()
         # the next run finds a complete output in place and no leftovers of ours
-        nxt = S3Output(uri, settings)
+        nxt = S3Output(Location.parse(uri), settings)
         nxt.acquire(True)
         assert complete(nxt, uri, old) or complete(nxt, uri, new), fail_at
         assert nxt._siblings(".incomplete-") == nxt._siblings(".replaced-") == []
@@ -167,11 +168,11 @@ def test_a_failure_at_every_step_of_the_commit_leaves_a_complete_output(
 def test_a_prefix_holding_other_objects_is_never_replaced(commit_world):
     settings, _, uri = commit_world
     run_commit(settings, uri, "old", 1, replace=False)
-    probe = S3Output(uri, settings)
+    probe = S3Output(Location.parse(uri), settings)
     probe._put(f"{probe.prefix}/notes.txt", b"mine")
     for replace in (False, True):
         with pytest.raises(OutputExistsError, match="notes.txt"):
-            S3Output(uri, settings).check(replace)
+            S3Output(Location.parse(uri), settings).check(replace)
     assert probe._read(uri, "notes.txt") == b"mine"
     assert probe.state() == "foreign"
 
@@ -188,7 +189,7 @@ def test_objects_named_like_ours_that_the_manifest_does_not_list_are_never_repla
     assert output.state() == "finished"
     output._put(f"{output.prefix}/{mine}", b"mine")
     with pytest.raises(OutputExistsError, match=mine):
-        S3Output(uri, settings).check(True)
+        S3Output(Location.parse(uri), settings).check(True)
     with pytest.raises(OutputExistsError, match=mine):
         run_commit(settings, uri, "new", 1, replace=True)
     assert output._read(uri, mine) == b"mine"
@@ -201,7 +202,7 @@ def test_emrfs_folder_markers_keep_an_output_ours_and_are_cleaned(commit_world):
     output._put(f"{output.prefix}/features_$folder$", b"")
     assert output.state() == "finished"
     # EMRFS writing a staging leaves markers inside it and beside it
-    emrfs = S3Output(uri, settings)
+    emrfs = S3Output(Location.parse(uri), settings)
     emrfs.acquire(True)
     stage(emrfs, "new", 1)
     staging_prefix = f"{emrfs.prefix}.incomplete-{emrfs.run_id}"
@@ -210,7 +211,8 @@ def test_emrfs_folder_markers_keep_an_output_ours_and_are_cleaned(commit_world):
     emrfs._put(f"{emrfs.prefix}.incomplete-0123456789ab_$folder$", b"")  # a killed run's
     emrfs.commit(True)
     emrfs.release()
-    S3Output(uri, settings).leased(True).__enter__().release()  # the next run cleans up
+    # the next run cleans up
+    S3Output(Location.parse(uri), settings).leased(True).__enter__().release()
     bucket = output.bucket
     left = sorted(o["Key"] for o in settings.client().list_objects_v2(
         Bucket=bucket, Prefix="features/")["Contents"])
@@ -220,12 +222,12 @@ def test_emrfs_folder_markers_keep_an_output_ours_and_are_cleaned(commit_world):
 
 def test_a_second_run_is_refused_while_the_first_holds_the_s3_output(commit_world):
     settings, _, uri = commit_world
-    first = S3Output(uri, settings)
+    first = S3Output(Location.parse(uri), settings)
     first.acquire(False)
     with pytest.raises(OutputInUseError, match=first.run_id):
-        S3Output(uri, settings).acquire(True)
+        S3Output(Location.parse(uri), settings).acquire(True)
     with pytest.raises(OutputInUseError, match=first.run_id):
-        S3Output(uri, settings).check(True)
+        S3Output(Location.parse(uri), settings).check(True)
     first.release()
     run_commit(settings, uri, "second", 1, replace=False)
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fruits_p8.io.images import read_images
+from fruits_p8.io.paths import Location
 from fruits_p8.io.storage import S3Storage, storage_for
 from fruits_p8.schema import ARROW_SCHEMAS, DEFAULT_REGION, ERRORS, FEATURES, IMAGE_COLUMNS
 
@@ -28,24 +29,24 @@ def feature_rows(n: int) -> list[tuple]:
 
 def test_a_local_session_has_no_s3_filesystem_so_auto_goes_through_boto3(spark, bucket):
     settings, name = bucket
-    assert isinstance(storage_for(f"s3://{name}/out", settings, spark), S3Storage)
+    assert isinstance(storage_for(Location.parse(f"s3://{name}/out"), settings, spark), S3Storage)
 
 
 def test_a_dataset_round_trips_through_the_tasks(spark, bucket):
     settings, name = bucket
-    storage = storage_for(f"s3://{name}/out", settings, spark, io="boto3")
+    storage = storage_for(Location.parse(f"s3://{name}/out"), settings, spark, io="boto3")
     schema = ARROW_SCHEMAS[FEATURES]
     rows = feature_rows(23)
     df = spark.createDataFrame(rows, "path string, label string, features array<float>, "
                                "pca array<float>, length long, modificationTime timestamp, "
                                "digest string").repartition(5)
-    storage.write_dataset(df, schema, f"s3://{name}/out/features")
+    storage.write_dataset(df, schema, Location.parse(f"s3://{name}/out/features"))
     keys = sorted(o["Key"] for o in settings.client().list_objects_v2(
         Bucket=name, Prefix="out/features/")["Contents"])
     parts = [k for k in keys if k.endswith(".parquet")]
     assert keys[0] == "out/features/_SUCCESS" and 1 < len(parts) <= 5
 
-    back = storage.read_dataset(spark, f"s3://{name}/out/features", schema)
+    back = storage.read_dataset(spark, Location.parse(f"s3://{name}/out/features"), schema)
     assert back.columns == schema.names
     assert back.rdd.getNumPartitions() == min(len(parts), spark.sparkContext.defaultParallelism)
     got = sorted(tuple(r) for r in back.collect())
@@ -56,9 +57,10 @@ def test_a_dataset_round_trips_through_the_tasks(spark, bucket):
 
 def test_an_empty_dataset_reads_back_with_its_columns(spark, bucket):
     settings, name = bucket
-    storage = storage_for(f"s3://{name}/out", settings, spark)
-    storage.write_empty(ARROW_SCHEMAS[ERRORS], f"s3://{name}/out/errors")
-    back = storage.read_dataset(spark, f"s3://{name}/out/errors", ARROW_SCHEMAS[ERRORS])
+    storage = storage_for(Location.parse(f"s3://{name}/out"), settings, spark)
+    storage.write_empty(ARROW_SCHEMAS[ERRORS], Location.parse(f"s3://{name}/out/errors"))
+    back = storage.read_dataset(spark, Location.parse(f"s3://{name}/out/errors"),
+                                ARROW_SCHEMAS[ERRORS])
     assert back.columns == ARROW_SCHEMAS[ERRORS].names and back.count() == 0
 
 
@@ -69,13 +71,12 @@ def test_images_are_listed_on_the_driver_and_fetched_by_the_tasks(spark, bucket)
                "in/Pear/c_100.jpg": b"c", "in/Pear/notes.txt": b"not an image"}
     for key, body in objects.items():
         client.put_object(Bucket=name, Key=key, Body=body)
-    storage = storage_for(f"s3://{name}/in", settings, spark)
-    found = read_images(spark, f"s3://{name}/in", storage=storage)
+    found = read_images(spark, f"s3://{name}/in", settings=settings)
     assert found.frame.columns == list(IMAGE_COLUMNS) and found.count == 3
     rows = {r.path: (r.label, bytes(r.content), r.length) for r in found.frame.collect()}
     assert rows == {f"s3://{name}/{k}": (k.split("/")[1], v, len(v))
                     for k, v in objects.items() if k.endswith(".jpg")}
-    first = read_images(spark, f"s3://{name}/in", limit=2, storage=storage)
+    first = read_images(spark, f"s3://{name}/in", limit=2, settings=settings)
     assert sorted(r.path for r in first.frame.collect()) == [
         f"s3://{name}/in/Apple/a_100.jpg", f"s3://{name}/in/Apple/b_100.jpg"]
 
@@ -87,7 +88,7 @@ def test_an_incremental_s3_run_reuses_the_features_the_tasks_read_back(spark, s3
     from fruits_p8.io.upload import upload_tree
 
     settings, name = s3
-    upload_tree(sample_dir / "Test", f"s3://{name}/in", settings, create=True)
+    upload_tree(sample_dir / "Test", Location.parse(f"s3://{name}/in"), settings, create=True)
     config = RunConfig(input=f"s3://{name}/in", output=f"s3://{name}/out", k=3, batch_size=8,
                        cache_dir=cache_dir, endpoint_url=settings.endpoint_url,
                        weights="random", io="boto3")
@@ -107,7 +108,7 @@ def test_a_root_typed_with_escapes_is_parsed_once_for_listing_and_labels(spark, 
                 "My Fruits/Apple/_DSC1.jpg", "My Fruits/_Pear/.b_100.jpg"):
         client.put_object(Bucket=name, Key=key, Body=b"x")
     root = f"s3://{name}/My%20Fruits"  # as a person types a space in a URI
-    found = read_images(spark, root, storage=storage_for(root, settings, spark))
+    found = read_images(spark, root, settings=settings)
     labels = {r.path.rsplit("/My Fruits/", 1)[1]: r.label for r in found.frame.collect()}
     assert labels == {"root_100.jpg": None, "Apple/a_100.jpg": "Apple",
                       "Apple/_DSC1.jpg": "Apple", "_Pear/.b_100.jpg": "_Pear"}

@@ -11,6 +11,7 @@ import pytest
 from fruits_p8.errors import OutputExistsError, OutputInUseError, UsageError
 from fruits_p8.io.lease import LeaseRecord, this_machine
 from fruits_p8.io.output import LocalOutput, open_output
+from fruits_p8.io.paths import Location
 from fruits_p8.io.s3 import S3Settings
 
 
@@ -183,8 +184,8 @@ def test_abort_removes_the_staging_folder(tmp_path):
 
 def test_an_s3_output_needs_a_folder_inside_the_bucket():
     with pytest.raises(UsageError, match="s3://bucket/features"):
-        open_output("s3://bucket/", S3Settings())
-    assert open_output("s3://bucket/out", S3Settings()).prefix == "out"
+        open_output(Location.parse("s3://bucket/"), S3Settings())
+    assert open_output(Location.parse("s3://bucket/out"), S3Settings()).prefix == "out"
 
 
 LAYOUT_NAMED = ["report/my_chart.png", "features/part-my-notes.txt",
@@ -310,7 +311,7 @@ def test_a_reader_finishes_a_commit_a_crash_interrupted(tmp_path):
     dead.begin()
     dead.write_text("run.json", "new")
     dead._seal()  # the commit was killed after its seal, before its renames
-    reader = open_output(str(tmp_path / "out"), S3Settings())
+    reader = open_output(Location.of_path(tmp_path / "out"), S3Settings())
     assert reader.state() == "absent"
     reader.settle()
     assert reader.state() == "finished"
@@ -325,6 +326,6 @@ def test_a_reader_does_not_settle_under_a_live_run(tmp_path):
     holder.lease = holder.new_lease()
     holder.lease.acquire()  # a live run in the middle of its commit
     with pytest.raises(OutputInUseError, match="being written by another run"):
-        open_output(str(tmp_path / "out"), S3Settings()).settle()
+        open_output(Location.of_path(tmp_path / "out"), S3Settings()).settle()
     holder.release()
     assert (tmp_path / ".out.replaced-0123456789ab" / "run.json").read_text() == "old"

@@ -17,7 +17,6 @@ from fruits_p8.io.ownership import (
     removal_order,
     with_files,
 )
-from fruits_p8.io.paths import nested
 
 OURS = [MARKER, "_SUCCESS", "run.json", "features/part-00000.parquet", "features/_SUCCESS",
         "errors/part-00001.parquet", "errors/_SUCCESS", "features/.part-00000.parquet.crc",
@@ -154,18 +153,3 @@ def test_a_folder_named_as_ours_is_an_unfinished_one_of_ours_without_its_marker(
     assert output_state([*files, "notes.txt"], named_ours=True) == "foreign"
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ("/data/in", "/data/in", True),
-    ("/data/in", "/data/in/out", True),
-    ("/data/in", "/data", True),
-    ("/data/in", "/data/input", False),
-    ("/data/in", "/data/out", False),
-    ("file:/data/in", "/data/in/x", True),
-    ("s3://b/in", "s3a://b/in/out", True),
-    ("s3://b/in", "s3://b/out", False),
-    ("s3://b/in", "s3://c/in", False),
-    ("s3://b/in", "/b/in", False),
-])
-def test_nested_locations(a, b, expected):
-    assert nested(a, b) is expected
-    assert nested(b, a) is expected

@@ -4,14 +4,15 @@ dictionaries."""
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fruits_p8.io.files import Folder, LocalFiles
 from fruits_p8.io.parts import dictionary_columns, encode, write_empty
-from fruits_p8.io.storage import Folder, LocalFiles
+from fruits_p8.io.paths import Location
 from fruits_p8.schema import ARROW_SCHEMAS, ERRORS, FEATURES
 from tests.conftest import dictionary_encoded
 
 
 def test_folder_sink_puts_whole_files_and_replaces_them(tmp_path):
-    sink = Folder(LocalFiles(), str(tmp_path / "features"))
+    sink = Folder(LocalFiles(), Location.of_path(tmp_path / "features"))
     sink.put("part-00000.parquet", b"first")
     sink.put("part-00000.parquet", b"second")  # a retried task writes its part again
     assert [p.name for p in (tmp_path / "features").iterdir()] == ["part-00000.parquet"]
@@ -19,7 +20,7 @@ def test_folder_sink_puts_whole_files_and_replaces_them(tmp_path):
 
 
 def test_an_empty_dataset_keeps_its_columns(tmp_path):
-    write_empty(ARROW_SCHEMAS[ERRORS], Folder(LocalFiles(), str(tmp_path / "errors")))
+    write_empty(ARROW_SCHEMAS[ERRORS], Folder(LocalFiles(), Location.of_path(tmp_path / "errors")))
     assert sorted(p.name for p in (tmp_path / "errors").iterdir()) == [
         "_SUCCESS", "part-00000.parquet"]
     table = pq.read_table(tmp_path / "errors")

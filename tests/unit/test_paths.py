@@ -1,17 +1,9 @@
-from urllib.parse import quote
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fruits_p8.io.paths import (
-    is_s3,
-    label_from_path,
-    local_path,
-    parse_location,
-    path_from_uri,
-    split_s3,
-)
+from fruits_p8.io.paths import Location, label_from_path, parse_location
 
 # Folder names as users make them: any printable text without '/', not '.'/'..', and no
 # percent-escape look-alikes (a raw '%41' in a name would be ambiguous in a URI).
@@ -36,22 +28,6 @@ raw_text = st.text(
 ).filter(lambda s: s.strip() not in ("", ".", ".."))
 
 
-@given(splits, raw_text | st.sampled_from(["x%41", "a%20b", "100%", "%%"]), file_name)
-def test_label_of_a_raw_path_is_never_percent_decoded(prefix, label, name):
-    raw = "/" + "/".join([*prefix, label, name])
-    assert label_from_path("file:" + raw) == label
-    assert label_from_path("s3://bucket" + raw, root="s3://bucket/" + prefix[0]
-                           if prefix else None) == label
-
-
-@given(splits, raw_text | st.sampled_from(["x%41", "a%20b", "100%", "%%"]), file_name)
-def test_path_from_uri_gives_the_raw_spelling_sparks_path_column_has(prefix, label, name):
-    raw = "/" + "/".join([*prefix, label, name])
-    assert path_from_uri("file:" + quote(raw)) == path_from_uri("file://" + quote(raw)) == (
-        "file:" + raw)
-    assert path_from_uri("s3a://b" + quote(raw)) == "s3a://b" + raw
-
-
 @given(splits, label_text, file_name)
 def test_label_from_raw_spark_paths_with_spaces_and_percent(prefix, label, name):
     # Spark's binaryFile gives raw paths: a space means nothing was encoded.
@@ -64,8 +40,8 @@ def test_label_from_s3_uris(bucket, prefix, label, name):
     for scheme in ("s3", "s3a"):
         uri = f"{scheme}://{bucket}/" + "/".join([*prefix, label, name])
         assert label_from_path(uri) == label
-        assert is_s3(uri)
-        assert split_s3(uri)[0] == bucket
+        location = Location.parse(uri)
+        assert location.is_s3 and location.bucket == bucket
 
 
 def test_file_directly_under_root_has_no_label():
@@ -84,11 +60,33 @@ def test_parse_location_forms():
     assert parse_location("C:/data/x.jpg").scheme == ""
 
 
-def test_local_path_and_split_s3_errors():
-    assert local_path("file:///tmp/a%20b") == "/tmp/a b"
-    assert local_path("rel/dir") == "rel/dir"
+def test_locations_typed_by_a_person_and_their_parts(tmp_path, monkeypatch):
+    assert Location.parse("file:///tmp/a%20b").local == "/tmp/a b"
+    monkeypatch.chdir(tmp_path)
+    assert Location.parse("rel/dir").local == f"{tmp_path}/rel/dir"
     with pytest.raises(ValueError):
-        local_path("s3://b/k")
+        _ = Location.parse("s3://b/k").local
     with pytest.raises(ValueError):
-        split_s3("/not/s3")
-    assert split_s3("s3://bucket/a/b/") == ("bucket", "a/b")
+        _ = Location.parse("/not/s3").bucket
+    bucket = Location.parse("s3://bucket/a/b/")
+    assert (bucket.bucket, bucket.key) == ("bucket", "a/b")
+    assert bucket.child("c d/e").key == "a/b/c d/e" and bucket.sibling("x").key == "a/x"
+    assert bucket.parent.key == "a" and Location.raw("s3://b/x%20y").key == "x%20y"
+    assert Location.of_path("/a/b c").uri() == "file:/a/b c"
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [
+    ("/data/in", "/data/in", True),
+    ("/data/in", "/data/in/out", True),
+    ("/data/in", "/data", True),
+    ("/data/in", "/data/input", False),
+    ("/data/in", "/data/out", False),
+    ("file:/data/in", "/data/in/x", True),
+    ("s3://b/in", "s3a://b/in/out", True),
+    ("s3://b/in", "s3://b/out", False),
+    ("s3://b/in", "s3://c/in", False),
+    ("s3://b/in", "/b/in", False),
+])
+def test_nested_locations(a, b, expected):
+    la, lb = Location.parse(a), Location.parse(b)
+    assert (la.within(lb) or lb.within(la)) is expected
