@@ -126,7 +126,7 @@ def gather(chain: list[BaseException]) -> Evidence:
         if origin is not None:
             evidence.layers.extend(java_chain(origin))
         texts.append(_text(exc))
-    texts.extend(message for _, message in evidence.layers)
+    texts.extend(f"{name}: {message}" for name, message in evidence.layers)
     evidence.text = "\n".join(texts)
     evidence.layers.extend(_WORKER_ERROR.findall(evidence.text))
     return evidence
@@ -170,13 +170,15 @@ def _under(path: str | None, root: str | None) -> bool:
 
 # Rules, in order: the first that recognises the failure describes it -----------------------
 
-_NO_SPACE = re.compile(r"No space left on device(?:: '([^']+)')?|\[Errno 28\]|"
-                       r"Disk quota exceeded|\[Errno 122\]")
+_NO_SPACE = re.compile(r"No space left on device|\[Errno 28\]|Disk quota exceeded|"
+                       r"\[Errno 122\]")
+_NO_SPACE_AT = re.compile(r"(?:No space left on device|Disk quota exceeded): '([^'\n]+)'")
 _NO_MEMORY = re.compile(r"OutOfMemoryError(?:: (.*))?|\bMemoryError\b|Cannot allocate memory")
 _S3 = re.compile(r"botocore\.exceptions\.(\w+): (.*)|(?:org\.apache\.hadoop\.fs\.s3a|"
                  r"software\.amazon\.awssdk|com\.amazonaws)\.[\w.$]+: (.*)")
-_DENIED = re.compile(r"(?:AccessDeniedException: |Permission denied: '?|\[Errno 13\] "
-                     r"Permission denied: ')([^'\n]+)|Permission denied")
+_DENIED = re.compile(r"Permission denied|AccessDeniedException")
+_DENIED_AT = re.compile(r"(?:AccessDeniedException: |\[Errno 13\] Permission denied: ')"
+                        r"([^'\n]+?)(?:: Permission denied)?(?:'|$)", re.M)
 _MISSING = re.compile(r"(?:Path does not exist: |FileNotFoundException: |No such file or "
                       r"directory: ')([^'\n ]+)")
 _JVM_GONE = re.compile(r"Py4JNetworkError|Answer from Java side is empty|Error while "
@@ -205,13 +207,15 @@ def _no_space(path: str | None, where: Where, traced: bool = True) -> Failure:
     place = path or where.output or "the output"
     return Failure(f"no space left on the device holding {place}: free some space there, or "
                    "write --output to another disk (Spark's scratch folder, spark.local.dir, "
-                   "default /tmp, needs room too); the previous output is untouched",
+                   "default /tmp, needs room too); the output was not replaced",
                    StorageError.exit_code, traced)
 
 
 def _full_disk(evidence: Evidence, where: Where) -> Failure | None:
-    match = evidence.find(_NO_SPACE)
-    return None if match is None else _no_space(match.group(1), where)
+    if evidence.find(_NO_SPACE) is None:
+        return None
+    at = evidence.find(_NO_SPACE_AT)
+    return _no_space(at.group(1) if at else None, where)
 
 
 def _memory(evidence: Evidence, where: Where) -> Failure | None:
@@ -246,10 +250,10 @@ def _python_botocore(evidence: Evidence) -> BaseException | None:
 
 
 def _denied(evidence: Evidence, where: Where) -> Failure | None:
-    match = evidence.find(_DENIED)
-    if match is None:
+    if evidence.find(_DENIED) is None:
         return None
-    path = match.group(1)
+    at = evidence.find(_DENIED_AT)
+    path = at.group(1) if at else None
     if _under(path, where.input) or (path is None and where.input):
         return Failure(f"cannot read {path or where.input}: permission denied; give this user "
                        "read access to the input, or leave that folder out",
