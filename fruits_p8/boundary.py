@@ -59,9 +59,6 @@ class Evidence:
     def find(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
         return pattern.search(self.text)
 
-    def python(self, kind: type) -> BaseException | None:
-        return next((e for e in self.chain if isinstance(e, kind)), None)
-
 
 def describe(exc: BaseException, where: Where) -> Failure:
     """The Failure that `exc` (raised by a command) stands for."""
@@ -118,16 +115,17 @@ _WORKER_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit)\w*): (.*)
 
 
 def gather(chain: list[BaseException]) -> Evidence:
+    """The layers of a Python chain: each exception, the Java exceptions a Py4J error (or
+    PySpark's translation of one) carries, and the errors of Python workers in their text."""
     evidence = Evidence(chain)
-    texts = []
     for exc in chain:
         evidence.layers.append((f"{type(exc).__module__}.{type(exc).__name__}", _text(exc)))
-        origin = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+        origin = getattr(exc, "java_exception", None)
+        if origin is None:
+            origin = getattr(exc, "_origin", None)  # pyspark's CapturedException
         if origin is not None:
             evidence.layers.extend(java_chain(origin))
-        texts.append(_text(exc))
-    texts.extend(f"{name}: {message}" for name, message in evidence.layers)
-    evidence.text = "\n".join(texts)
+    evidence.text = "\n".join(f"{name}: {message}" for name, message in evidence.layers)
     evidence.layers.extend(_WORKER_ERROR.findall(evidence.text))
     return evidence
 

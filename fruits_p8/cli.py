@@ -18,7 +18,14 @@ from fruits_p8.commands import emr, s3
 from fruits_p8.commands import run as run_commands
 from fruits_p8.commands.common import Formatter
 from fruits_p8.commands.run import EMBEDDED_SAMPLE, run_config, summary
-from fruits_p8.run_log import RunLog, diverted_stderr, log_folder, logging_to, open_run_log
+from fruits_p8.run_log import (
+    LOG_DIR_ENV,
+    RunLog,
+    diverted_stderr,
+    log_folder,
+    logging_to,
+    open_run_log,
+)
 from fruits_p8.signals import StopOnSignal, stop_on_signals
 
 __all__ = ["EMBEDDED_SAMPLE", "build_parser", "main", "run_config", "summary"]
@@ -30,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn a Fruits-360-style image collection into CNN features reduced by PCA, "
         "on Spark (local, or AWS EMR).",
         formatter_class=Formatter,
+        epilog="On failure: one line `fruits-p8: error: ...` and an exit code (README: Errors, "
+        "exit codes and the log); each command's full log, a failure's trace included, goes "
+        f"to ${LOG_DIR_ENV}, else $XDG_STATE_HOME/fruits_p8/logs or ~/.local/state/fruits_p8/logs.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="INFO",
