@@ -78,6 +78,7 @@ def test_a_signal_during_featurize_stops_the_run_cleanly(
     assert len(running) >= 3, running  # the CLI, its JVM, a Python worker at least
     assert code == 128 + signum, err[-3000:]
     one_error_line(err, f"interrupted ({signal.Signals(signum).name})")
+    assert "featurize stopped after" in err and "featurize done" not in err
     assert left_running(running) == []
     assert leftovers(tmp_path) == []
     assert tree_digest(small_input) == images
