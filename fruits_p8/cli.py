@@ -6,6 +6,7 @@ go to the command's log (fruits_p8.run_log)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fruits_p8 import __version__
-from fruits_p8.boundary import Where, describe, interrupted
+from fruits_p8.boundary import Failure, Where, describe, interrupted
 from fruits_p8.commands import emr, s3
 from fruits_p8.commands import run as run_commands
 from fruits_p8.commands.common import Formatter
@@ -81,7 +82,11 @@ def _boundary(args: argparse.Namespace, log: RunLog, console, stopper: StopOnSig
         code = args.handler(args)
     except (Exception, KeyboardInterrupt) as exc:
         stopper.hold()
-        failure = describe(exc, _where(args))
+        try:
+            failure = describe(exc, _where(args))
+        except Exception:  # reading the failure failed: still one line, the trace logged
+            failure = Failure(f"internal error ({type(exc).__name__}); please report it with "
+                              "the log", 1)
         line = failure.line(log.path)
         log.write_failure(line, exc)
         print(line, file=console, flush=True)
@@ -114,7 +119,10 @@ def _own_jvm(owner: bool) -> Iterator[None]:
         if gateway is not None and gateway is not before:
             from fruits_p8.spark import stop_jvm
 
-            stop_jvm(gateway)
+            try:
+                stop_jvm(gateway)
+            except Exception as exc:  # the command's outcome stands; the log says why
+                logging.getLogger("fruits_p8").warning("could not stop Spark's JVM: %s", exc)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,12 @@ def test_the_cli_refuses_them_in_one_line_before_the_jvm(tmp_path, monkeypatch, 
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"fruits-p8: error: {err[-1].removeprefix('fruits-p8: error: ')}"]
     assert fragment in err[0]
+
+
+@pytest.mark.parametrize("option", ["--partitions", "--threads-per-task", "--batch-size"])
+def test_counts_beyond_a_java_int_are_a_usage_line(option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", option, str(2**31)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected a positive integer up to 2147483647" in err and "Traceback" not in err
