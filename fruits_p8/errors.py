@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class UserError(Exception):
     """A problem the user can fix; the CLI prints its message on one line, no traceback."""
@@ -66,3 +68,16 @@ class FittedModelError(UserError):
 
     exit_code = 10
 
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM asked the run to stop: raised in the main thread, so that
+    every `finally` on the way out releases what the run holds (lease, staging, Spark)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a process the signal ended."""
+        return 128 + self.signum

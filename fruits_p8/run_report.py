@@ -29,9 +29,11 @@ class Timings:
         begin = time.perf_counter()
         try:
             yield
-        finally:
-            self.stages[name] = round(time.perf_counter() - begin, 3)
-            log.info("%s done in %.1f s", name, self.stages[name])
+        except BaseException:
+            log.info("%s stopped after %.1f s", name, time.perf_counter() - begin)
+            raise
+        self.stages[name] = round(time.perf_counter() - begin, 3)
+        log.info("%s done in %.1f s", name, self.stages[name])
 
     @property
     def total(self) -> float:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-from fruits_p8.java import find_java
+from fruits_p8.errors import EnvironmentProblem, UserError
+from fruits_p8.java import find_java, refusal, stderr_mark, stdout_with_stderr, written_since
+from fruits_p8.signals import keeping_sigint
+from fruits_p8.spark_settings import check_settings
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +85,9 @@ def build_session(
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    if not under_spark_submit(environ):
+    submitted = under_spark_submit(environ)
+    check_settings(master or LOCAL_MASTER, conf or {}, None if submitted else cpu_count())
+    if not submitted:
         java = find_java(environ, cache_dir / "java-shim")
         log.info("java %s from %s (%s)", java.major, java.origin, java.home)
         environ["JAVA_HOME"] = str(java.home)
@@ -98,6 +105,74 @@ def build_session(
     settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    mark = stderr_mark()
+    try:
+        with keeping_sigint(), stdout_with_stderr(mark):
+            spark = builder.getOrCreate()
+    except Exception as exc:
+        raise refused(exc, written_since(mark)) from exc
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def cpu_count() -> int:
+    """The cores this process may use (local[*] gives Spark as many)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def refused(exc: Exception, java_said: str) -> UserError:
+    """Spark did not start: the reason the JVM or Spark gave, in one line."""
+    from fruits_p8.boundary import brief, gather, python_chain
+
+    if isinstance(exc, UserError):
+        return exc
+    reason = refusal(java_said)
+    if reason is None:
+        layers = gather(python_chain(exc)).layers
+        reason = brief(layers[-1][1] if layers else str(exc))
+    return EnvironmentProblem(f"Spark could not start: {reason}; check --master and --conf, "
+                              "and that Java can run here")
+
+
+def launched_gateway():
+    """The Py4J gateway of a JVM this process launched, if any (not spark-submit's)."""
+    if "pyspark" not in sys.modules:
+        return None
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    return gateway if getattr(gateway, "proc", None) is not None else None
+
+
+def stop_jvm(gateway, grace_s: float = 60.0) -> None:
+    """Stop the running SparkContext and end the JVM of `gateway`, waiting for it (it stops
+    the Python workers on its way out): nothing of this process's Spark outlives it. A JVM
+    still there after `grace_s` is killed (its workers end when it closes their pipe)."""
+    from pyspark import SparkContext
+
+    active = SparkContext._active_spark_context
+    if active is not None:
+        try:
+            active.stop()
+        except Exception as exc:  # a JVM already gone: it is ended below all the same
+            log.debug("stopping Spark: %s", exc)
+    try:
+        gateway.shutdown()
+    except Exception as exc:
+        log.debug("closing the Py4J gateway: %s", exc)
+    process = gateway.proc
+    if process.stdin is not None:
+        try:
+            process.stdin.close()  # the JVM's gateway server exits when its stdin closes
+        except OSError:
+            pass
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        log.warning("Spark's JVM did not stop within %.0f s: killing it", grace_s)
+        process.kill()
+        process.wait()
+    SparkContext._gateway = None
+    SparkContext._jvm = None

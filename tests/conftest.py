@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,8 @@ os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-3",
     "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    # the commands' logs (fruits_p8.run_log), not in the home folder
+    "FRUITS_P8_LOG_DIR": tempfile.mkdtemp(prefix="fruits_p8-test-logs-"),
 })
 
 # The real Fruits 360 Test split (17,845 photos, 103 labels), beside the repository in

@@ -20,13 +20,19 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} [default: %(default)s]"
 
 
+# Counts (tasks, images, threads...) reach the JVM as Java ints: a larger one ends in a Py4J
+# error deep in a run instead of a usage line.
+MAX_COUNT = 2**31 - 1
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer up to {MAX_COUNT}, got {value}")
     return value
 
 

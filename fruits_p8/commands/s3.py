@@ -53,7 +53,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
     from fruits_p8.progress import CountProgress
 
     uri = _s3_uri(args.uri)
-    bar = CountProgress(sys.stderr, interactive=sys.stderr.isatty())
+    console = getattr(args, "console", sys.stderr)
+    bar = CountProgress(console, interactive=console.isatty())
 
     def show(stats) -> None:
         bar.update(stats.done, stats.total_files, stats.bytes_done, stats.total_bytes,

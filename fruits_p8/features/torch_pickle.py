@@ -107,8 +107,14 @@ class _Unpickler(pickle.Unpickler):
         return self._storages[key]
 
 
+# What the pickle and struct modules raise on a file cut short or damaged past its header.
+_DAMAGED = (pickle.UnpicklingError, EOFError, struct.error, ValueError, TypeError, KeyError,
+            AttributeError, IndexError)
+
+
 def load_state_dict(path: Path) -> collections.OrderedDict[str, np.ndarray]:
-    """Tensors of a legacy torch checkpoint as contiguous numpy arrays, in file order."""
+    """Tensors of a legacy torch checkpoint as contiguous numpy arrays, in file order; a
+    file that is not one, or is cut short, is a TorchFormatError."""
     with open(path, "rb") as stream:
         try:
             magic = pickle.load(stream)
@@ -116,21 +122,33 @@ def load_state_dict(path: Path) -> collections.OrderedDict[str, np.ndarray]:
             raise TorchFormatError(f"not a torch pickle: {exc}") from None
         if magic != LEGACY_MAGIC:
             raise TorchFormatError("not a legacy torch pickle (zip-format files need torch)")
-        pickle.load(stream)  # protocol version
-        pickle.load(stream)  # system info (endianness, type sizes)
-        storages: dict[str, _Storage] = {}
-        obj = _Unpickler(stream, storages).load()
-        for key in pickle.load(stream):
-            storage = storages[key]
-            (numel,) = struct.unpack("<q", stream.read(8))
-            if numel != storage.numel:
-                raise TorchFormatError(f"storage {key}: {numel} elements, expected {storage.numel}")
-            raw = stream.read(numel * storage.dtype.itemsize)
-            if len(raw) != numel * storage.dtype.itemsize:
-                raise TorchFormatError(f"storage {key} is truncated")
-            storage.data = np.frombuffer(raw, dtype=storage.dtype.newbyteorder("<"))
+        try:
+            obj = _read_body(stream)
+        except TorchFormatError:
+            raise
+        except _DAMAGED as exc:
+            raise TorchFormatError(f"the file is truncated or damaged ({type(exc).__name__}: "
+                                   f"{exc})") from None
     if not isinstance(obj, dict):
         raise TorchFormatError("the file does not hold a state dict")
     return collections.OrderedDict(
         (name, value.to_numpy()) for name, value in obj.items() if isinstance(value, _TensorRef)
     )
+
+
+def _read_body(stream: BinaryIO) -> Any:
+    """After the magic number: the pickled object, then each storage's bytes."""
+    pickle.load(stream)  # protocol version
+    pickle.load(stream)  # system info (endianness, type sizes)
+    storages: dict[str, _Storage] = {}
+    obj = _Unpickler(stream, storages).load()
+    for key in pickle.load(stream):
+        storage = storages[key]
+        (numel,) = struct.unpack("<q", stream.read(8))
+        if numel != storage.numel:
+            raise TorchFormatError(f"storage {key}: {numel} elements, expected {storage.numel}")
+        raw = stream.read(numel * storage.dtype.itemsize)
+        if len(raw) != numel * storage.dtype.itemsize:
+            raise TorchFormatError(f"storage {key} is truncated")
+        storage.data = np.frombuffer(raw, dtype=storage.dtype.newbyteorder("<"))
+    return obj

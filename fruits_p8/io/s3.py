@@ -56,16 +56,20 @@ def storage_error(exc: BaseException, uri: Location | str,
     bucket, uri = (where.authority or uri), where.text() if where.is_s3 else uri
     from botocore.exceptions import (
         ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
         EndpointConnectionError,
         NoCredentialsError,
         PartialCredentialsError,
+        ReadTimeoutError,
     )
 
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return StorageError("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
                             "AWS_SECRET_ACCESS_KEY, or run where an instance role applies")
-    if isinstance(exc, EndpointConnectionError):
-        return StorageError(f"cannot reach the S3 endpoint for {uri}: {exc}")
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError |
+                  ConnectionClosedError):
+        return _unreachable(uri, str(exc))
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -87,6 +91,31 @@ def storage_error(exc: BaseException, uri: Location | str,
         return StorageError(f"S3 refused a request on {uri}: {code} {error.get('Message', '')}"
                             .strip())
     return StorageError(f"S3 request on {uri} failed: {exc}")
+
+
+# botocore's names for an endpoint that does not answer (as a Spark task's traceback gives them)
+UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+               "ConnectionClosedError", "ProxyConnectionError")
+
+
+def _unreachable(uri: str, detail: str) -> StorageError:
+    return StorageError(f"cannot reach the S3 endpoint for {uri} ({detail}): check "
+                        "--endpoint-url and the network, then run the command again")
+
+
+def storage_error_text(name: str, message: str, uri: str) -> StorageError:
+    """storage_error for a failure known only by its text: a boto3 error raised in a Spark
+    task arrives as its class name and message inside the task's traceback."""
+    short = name.rsplit(".", 1)[-1]
+    detail = message.strip().splitlines()[0] if message.strip() else short
+    if short in UNREACHABLE:
+        return _unreachable(uri, detail)
+    if short in ("NoCredentialsError", "PartialCredentialsError"):
+        return StorageError("no AWS credentials found where the Spark tasks run: set "
+                            "AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run "
+                            "where an instance role applies")
+    return StorageError(f"an S3 request on {uri} failed in a Spark task ({short}: {detail}); "
+                        "check the bucket, the credentials and --endpoint-url, then run again")
 
 
 def list_prefix(client, bucket: str, prefix: str) -> Iterator[S3Object]:
