@@ -126,11 +126,12 @@ def cmd_emr_plan(args: argparse.Namespace) -> int:
     import json
 
     from fruits_p8.emr import plan
+    from fruits_p8.emr.cost import estimate_cost as cost_of
 
     settings, templates, artifacts = _emr_plan(args)
     request = plan.build_run_job_flow(templates, settings, "RUN_ID", artifacts)
     _warn_precision(settings, request, templates.prices)
-    cost = plan.estimate_cost(request, templates.prices, args.expected_minutes / 60)
+    cost = cost_of(request, templates.prices, args.expected_minutes / 60)
     print(f"# artifacts to upload to {plan.artifacts_uri(settings, artifacts)}/ "
           "(built by `emr run`):")
     for name in ("fruits_p8-<version>-py3-none-any.whl", "constraints.txt", "requirements.txt",
@@ -161,13 +162,14 @@ def cmd_emr_run(args: argparse.Namespace) -> int:
 
     from fruits_p8.emr import artifacts as artifact_files
     from fruits_p8.emr import plan, runner
+    from fruits_p8.emr.cost import estimate_cost as cost_of
     from fruits_p8.io.s3 import S3Settings, storage_error
 
     settings, templates, artifacts = _emr_plan(args)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     request = plan.build_run_job_flow(templates, settings, run_id, artifacts)
     _warn_precision(settings, request, templates.prices)
-    cost = plan.estimate_cost(request, templates.prices, args.expected_minutes / 60)
+    cost = cost_of(request, templates.prices, args.expected_minutes / 60)
     emr, s3 = _aws("emr", settings.region), _aws("s3", settings.region)
     if args.cluster_id:
         runner.check_reusable(emr, args.cluster_id, plan.bootstrap_path(settings, artifacts))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from fruits_p8.emr.plan import Cost
+from fruits_p8.emr.cost import Cost
 from fruits_p8.errors import EmrError
 from fruits_p8.io.paths import Location
 

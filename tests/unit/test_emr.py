@@ -11,6 +11,7 @@ from botocore.validate import validate_parameters
 
 from fruits_p8.cli import main
 from fruits_p8.emr import plan, runner
+from fruits_p8.emr.cost import estimate_cost
 from fruits_p8.errors import EmrError, UsageError
 from fruits_p8.spark import OUTPUT_SETTINGS
 
@@ -176,7 +177,7 @@ def test_cost_is_instance_hours_times_list_price_with_ebs(templates):
     request = plan.build_run_job_flow(templates, settings(), "r", "a")
     m5 = templates.prices["instances"]["m5.xlarge"]
     per_gib = templates.prices["ebs_gib_month"]
-    cost = plan.estimate_cost(request, templates.prices, hours=0.5)
+    cost = estimate_cost(request, templates.prices, hours=0.5)
     gib_months = 3 * (request["EbsRootVolumeSize"] * per_gib["gp2"] + 32 * per_gib["gp3"])
     assert cost.per_hour == pytest.approx(3 * (m5["ec2"] + m5["emr"]) + gib_months / 730,
                                           abs=1e-4)
@@ -186,12 +187,12 @@ def test_cost_is_instance_hours_times_list_price_with_ebs(templates):
     del bare["EbsRootVolumeSize"]
     for group in bare["Instances"]["InstanceGroups"]:
         del group["EbsConfiguration"]
-    assert plan.estimate_cost(bare, templates.prices, 1).per_hour < cost.per_hour
+    assert estimate_cost(bare, templates.prices, 1).per_hour < cost.per_hour
     group = request["Instances"]["InstanceGroups"][0]
     group["EbsConfiguration"]["EbsBlockDeviceConfigs"][0]["VolumeSpecification"][
         "VolumeType"] = "io2"
     with pytest.raises(UsageError, match="io2"):
-        plan.estimate_cost(request, templates.prices, 1)
+        estimate_cost(request, templates.prices, 1)
 
 
 def test_every_figure_of_the_price_table_names_its_source(templates):
@@ -290,7 +291,7 @@ def test_plan_command_needs_no_aws_account(monkeypatch, capsys):
     request = json.loads(body.split("# the same with the AWS CLI:")[0])
     validate_parameters(request, EMR_MODEL.operation_model("RunJobFlow").input_shape)
     templates = plan.load_templates(plan.default_emr_dir())
-    per_hour = plan.estimate_cost(request, templates.prices, 1).per_hour
+    per_hour = estimate_cost(request, templates.prices, 1).per_hour
     assert f"= ${per_hour:.3f}/h" in out
     assert [g["InstanceCount"] for g in request["Instances"]["InstanceGroups"]] == [1, 3]
 
