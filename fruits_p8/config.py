@@ -21,7 +21,7 @@ from fruits_p8.io.s3 import S3Settings
 from fruits_p8.schema import DEFAULT_REGION, IO_MODES
 
 DEFAULT_K = 200
-DEFAULT_MODEL = "efficientnet_lite0"
+DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_BATCH_SIZE = 64
 MAX_POINTS = 2000  # images drawn in the report's PCA scatter: enough to see the clusters
 # The real photos shipped inside the package: `fruits-p8 run`'s input when none is given.
@@ -62,7 +62,7 @@ class RunConfig:
     input: str
     output: str
     glob: str = "*.jpg"
-    model: str = DEFAULT_MODEL
+    backbone: str = DEFAULT_BACKBONE
     weights: str = "auto"
     k: int | None = DEFAULT_K
     variance: float | None = None

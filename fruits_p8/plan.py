@@ -66,7 +66,7 @@ def preflight(config: RunConfig) -> Plan:
     output.check(config.overwrite or config.incremental)
     if config.incremental and not config.refit and config.fitted is None:
         check_kept_basis(output, config.k, config.variance)
-    backbone = get_backbone(config.model)
+    backbone = get_backbone(config.backbone)
     check_weights_spec(backbone, config.weights)
     if config.k is not None and config.fitted is None:
         check_k(config.k, backbone.feature_dim)

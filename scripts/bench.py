@@ -123,7 +123,7 @@ def cli_run(root: Path, output: Path, model: str, cores: int, cache: Path,
     """The `fruits-p8 run` command line a user would type, on the bench's images."""
     return [sys.executable, "-m", "fruits_p8", "--log-level", log_level, "run",
             "--input", str(root), "--output",
-            str(output), "--overwrite", "--model", model, "--master", f"local[{cores}]",
+            str(output), "--overwrite", "--backbone", model, "--master", f"local[{cores}]",
             "--cache-dir", str(cache), *options]
 
 
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(f"local[{args.cores}]", os.environ, cache)
     results["session_start_s"] = round(time.perf_counter() - begin, 2)
     out = args.data / "output"
-    config = RunConfig(input=str(root), output=str(out), overwrite=True, model=args.model,
+    config = RunConfig(input=str(root), output=str(out), overwrite=True, backbone=args.model,
                        batch_size=args.batch_size, cache_dir=cache, k=min(DEFAULT_K, count),
                        limit=limit)
     results["pipeline_cold"] = run_pipeline(spark, config, sampler)

@@ -17,9 +17,9 @@ from fruits_p8.commands.common import (
     session,
 )
 from fruits_p8.config import (
+    DEFAULT_BACKBONE,
     DEFAULT_BATCH_SIZE,
     DEFAULT_K,
-    DEFAULT_MODEL,
     EMBEDDED_SAMPLE,
     MAX_POINTS,
     RunConfig,
@@ -83,14 +83,14 @@ def add_commands(sub) -> None:
                     "near-duplicates (report/data_quality.json)")
     io.add_argument("--limit", type=positive_int, default=None,
                     help="process only the first N files in path order (a quick look)")
-    model = run.add_argument_group("model (with --fitted: the fitted model's by default)")
-    model.add_argument("--model", default=None,
+    model = run.add_argument_group("backbone (with --fitted: the fitted basis's by default)")
+    model.add_argument("--backbone", "--model", dest="backbone", default=None,
                        choices=list(BACKBONES),
-                       help="CNN backbone (`fruits-p8 models` lists them) "
-                       f"[default: {DEFAULT_MODEL}]")
+                       help="the CNN that makes the features (`fruits-p8 models` lists them; "
+                       f"--model is the old name) [default: {DEFAULT_BACKBONE}]")
     model.add_argument("--weights", default=None,
-                       help="auto (the model's default: package for efficientnet_lite0, imagenet "
-                       "for mobilenet_v2), imagenet (Keras download), package (shipped by pip), "
+                       help="auto (the backbone's default: package for efficientnet_lite0, "
+                       "imagenet for mobilenet_v2), imagenet (Keras download), package (shipped by pip), "
                        "random (seeded; tests only), a local file, or s3://bucket/key "
                        "[default: auto]")
     model.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
@@ -206,7 +206,7 @@ def run_config(args: argparse.Namespace, input_path: str) -> RunConfig:
         input=input_path,
         output=args.output,
         glob=args.glob,
-        model=args.model or (made_by.backbone if made_by else DEFAULT_MODEL),
+        backbone=args.backbone or (made_by.backbone if made_by else DEFAULT_BACKBONE),
         weights=args.weights or (made_by.weights if made_by else "auto"),
         k=None if made_by else k,
         variance=args.variance,
@@ -324,9 +324,9 @@ def summary(result) -> str:
         f"  run.json  {result.output}/run.json",
         f"  PCA       k={result.k}, explained variance {100 * result.explained_variance:.1f} %"
         f" ({report['pca']['basis']})",
-        f"  fitted    {result.output}/{MODEL_DIR}  (Spark ML PipelineModel: scaler + PCA; "
-        "apply it with --fitted)",
-        f"  model     {weights['backbone']}, weights {weights['source']}, "
+        f"  basis     {result.output}/{MODEL_DIR}  (the fitted scaler + PCA, a Spark ML "
+        "PipelineModel: apply it with --fitted)",
+        f"  backbone  {weights['backbone']}, weights {weights['source']}, "
         f"{report['model']['precision']}"
         + ("  (RANDOM: not for real use)" if not weights["pretrained"] else ""),
         f"  time      {timing['total']:.1f} s in all, featurize {timing.get('featurize', 0):.1f} s"

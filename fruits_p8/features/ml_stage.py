@@ -21,7 +21,7 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 
-from fruits_p8.config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, default_cache_dir
+from fruits_p8.config import DEFAULT_BACKBONE, DEFAULT_BATCH_SIZE, default_cache_dir
 from fruits_p8.features import backbones
 from fruits_p8.features import featurizer as featurizing
 from fruits_p8.features.precision import DEFAULT_PRECISION
@@ -54,7 +54,7 @@ class _ImageFeaturizerParams(HasInputCol, HasOutputCol):
 
     def __init__(self, *args) -> None:
         super().__init__(*args)
-        self._setDefault(inputCol="content", outputCol="features", backbone=DEFAULT_MODEL,
+        self._setDefault(inputCol="content", outputCol="features", backbone=DEFAULT_BACKBONE,
                          weights="auto", batchSize=DEFAULT_BATCH_SIZE,
                          precision=DEFAULT_PRECISION, digestCol="digest",
                          errorKindCol="error_kind", errorCol="error")

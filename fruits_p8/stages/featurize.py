@@ -59,7 +59,7 @@ def _skipped_hint(listing: Listing) -> str:
 
 def load_backbone_weights(config: RunConfig) -> tuple[Backbone, Weights]:
     """The backbone named in the config and its weights, loaded once on the driver."""
-    backbone = get_backbone(config.model)
+    backbone = get_backbone(config.backbone)
     settings = config.s3_settings()
     weights = load_weights(
         backbone, config.weights,

@@ -162,7 +162,7 @@ def test_incremental_with_other_weights_starts_over(spark, sample_dir, cache_dir
     out = tmp_path / "out"
     pipeline.run(config(sample_dir, out, cache_dir, limit=8), spark=spark)
     again = pipeline.run(config(sample_dir, out, cache_dir, limit=8, incremental=True,
-                                weights="random", model="efficientnet_lite0"), spark=spark)
+                                weights="random", backbone="efficientnet_lite0"), spark=spark)
     assert again.report["counts"]["cnn_images"] == 8
     assert again.report["counts"]["reused"] == 0
 

@@ -136,7 +136,7 @@ def test_a_model_fitted_on_other_features_is_refused(spark, trained, sample_dir,
     with pytest.raises(FittedModelError, match="precision float32 .this run: bfloat16"):
         pipeline.preflight(base.with_(precision="bfloat16"))
     with pytest.raises(FittedModelError, match="backbone efficientnet_lite0 .this run: mob"):
-        pipeline.preflight(base.with_(model="mobilenet_v2"))
+        pipeline.preflight(base.with_(backbone="mobilenet_v2"))
     with pytest.raises(UsageError, match="keeps its k=4"):
         pipeline.preflight(base.with_(k=7))
     assert not (tmp_path / "x").exists()

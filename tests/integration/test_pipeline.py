@@ -239,7 +239,7 @@ def test_duplicates_are_counted_by_content_largest_group_first(spark):
 
 def test_random_weights_are_flagged_in_the_report(spark, sample_dir, cache_dir, tmp_path):
     result = pipeline.run(
-        config(sample_dir, tmp_path / "o", cache_dir, model="mobilenet_v2", weights="random",
+        config(sample_dir, tmp_path / "o", cache_dir, backbone="mobilenet_v2", weights="random",
                limit=10, k=2),
         spark=spark,
     )

@@ -8,7 +8,7 @@ def test_help_lists_the_commands_and_run_options(capsys):
         main(["run", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--input", "--output", "--k", "--variance", "--model", "--weights",
+    for option in ("--input", "--output", "--k", "--variance", "--backbone", "--weights",
                    "--batch-size", "--precision", "--partitions", "--limit", "--master",
                    "--overwrite"):
         assert option in text
@@ -20,7 +20,7 @@ def test_help_lists_the_commands_and_run_options(capsys):
         (["run", "--k", "0"], "positive integer"),
         (["run", "--k", "5", "--variance", "0.9"], "not allowed with"),
         (["run", "--variance", "2"], "(0, 1]"),
-        (["run", "--model", "vgg"], "invalid choice"),
+        (["run", "--backbone", "vgg"], "invalid choice"),
         (["run", "--batch-size", "many"], "positive integer"),
         (["run", "--precision", "float16"], "invalid choice"),
     ],
@@ -162,7 +162,7 @@ def test_every_run_option_reaches_the_config(tmp_path):
             str(tmp_path), "--max-file-size", "2M", "--skip-hidden"]
     config = run_config(build_parser().parse_args(argv), "in")
     assert config.to_dict() == {
-        "input": "in", "output": "out", "glob": "*.png", "model": "mobilenet_v2",
+        "input": "in", "output": "out", "glob": "*.png", "backbone": "mobilenet_v2",
         "weights": "random", "k": None, "variance": 0.5, "pca_solver": "spark",
         "batch_size": 7, "precision": "bfloat16", "partitions": 5, "limit": 9,
         "master": "local[1]", "threads_per_task": 2, "overwrite": True, "incremental": True,
@@ -184,7 +184,7 @@ def test_summary_rates_only_the_images_that_went_through_the_cnn():
     assert "features[1024], pca[8]" in text
     assert "50 images through the CNN, 5 images/s" in text
     assert "reused    the features of 950 unchanged images" in text
-    assert "(kept from the previous output out)" in text and "fitted    out/model" in text
+    assert "(kept from the previous output out)" in text and "basis     out/model" in text
 
 
 def test_missing_weights_file_is_exit_6_before_spark(tmp_path, capsys):

@@ -9,7 +9,7 @@ from fruits_p8.errors import UsageError
 def test_defaults_are_sane():
     config = RunConfig(input="in", output="out")
     assert config.k == 200 and config.variance is None
-    assert config.model == "efficientnet_lite0" and config.weights == "auto"
+    assert config.backbone == "efficientnet_lite0" and config.weights == "auto"
     assert config.region == "eu-west-3"
     assert config.precision == "float32"
 
