@@ -90,8 +90,9 @@ def add_commands(sub) -> None:
                        f"--model is the old name) [default: {DEFAULT_BACKBONE}]")
     model.add_argument("--weights", default=None,
                        help="auto (the backbone's default: package for efficientnet_lite0, "
-                       "imagenet for mobilenet_v2), imagenet (Keras download), package (shipped by pip), "
-                       "random (seeded; tests only), a local file, or s3://bucket/key "
+                       "imagenet for mobilenet_v2), imagenet (Keras download), package "
+                       "(shipped by pip), random (seeded; tests only), a local file, or "
+                       "s3://bucket/key "
                        "[default: auto]")
     model.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                        help="images per CNN call")
