@@ -23,6 +23,7 @@ from fruits_p8.schema import DEFAULT_REGION, IO_MODES
 DEFAULT_K = 200
 DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_BATCH_SIZE = 64
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 1024  # the CNN input sides --image-size accepts
 MAX_POINTS = 2000  # images drawn in the report's PCA scatter: enough to see the clusters
 # The real photos shipped inside the package: `fruits-p8 run`'s input when none is given.
 EMBEDDED_SAMPLE = Path(__file__).parent / "resources" / "fruits-360-sample" / "Test"
@@ -85,6 +86,7 @@ class RunConfig:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     skip_hidden: bool = False
+    image_size: int | None = None
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -127,7 +129,8 @@ def _problems(c: RunConfig):
     if c.batch_size < 1:
         yield f"--batch-size must be a positive integer, got {c.batch_size}"
     if c.precision not in PRECISIONS:
-        yield f"--precision must be {' or '.join(PRECISIONS)}, got {c.precision!r}"
+        yield (f"--precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, "
+               f"got {c.precision!r}")
     if c.partitions is not None and c.partitions < 1:
         yield f"--partitions must be a positive integer, got {c.partitions}"
     if c.limit is not None and c.limit < 1:
@@ -138,6 +141,9 @@ def _problems(c: RunConfig):
         yield f"--pca-solver must be gram or spark, got {c.pca_solver!r}"
     if c.io not in IO_MODES:
         yield f"--io must be {', '.join(IO_MODES[:-1])} or {IO_MODES[-1]}, got {c.io!r}"
+    if c.image_size is not None and not MIN_IMAGE_SIZE <= c.image_size <= MAX_IMAGE_SIZE:
+        yield (f"--image-size must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE} pixels, "
+               f"got {c.image_size}")
     if c.max_file_size < 1:
         yield f"--max-file-size must be a positive number of bytes, got {c.max_file_size}"
     try:

@@ -21,7 +21,7 @@ from fruits_p8.stages.duplicates import find_duplicates
 from fruits_p8.stages.featurize import (
     Featurized,
     check_counts,
-    executors_run_bfloat16_natively,
+    choose_precision,
     featurize,
     featurizing,
     listing_note,
@@ -99,14 +99,15 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         check_k(config.k, plan.backbone.feature_dim, files)
     with timings.stage("load_weights"):
         backbone, weights = load_backbone_weights(config)
+    precision, why = choose_precision(config.precision, spark, plan.fitted and
+                                      plan.fitted.made_by.precision)
+    log.info("precision %s (%s)", precision, why)
+    requested, config = config.precision, config.with_(precision=precision)
     making = made_by(config, weights, backbone)
     basis = None
     if plan.fitted is not None:
         check_same_features(plan.fitted, making, f"--fitted {config.fitted}")
         basis = Basis(plan.fitted, f"--fitted {config.fitted}")
-    if config.precision == "bfloat16" and executors_run_bfloat16_natively(spark) is False:
-        log.warning("--precision bfloat16: the executors' CPU has no AVX512-BF16 or AMX, so "
-                    "bfloat16 is emulated there and slower than float32")
     todo, reused = images.frame, None
     if config.incremental:
         todo, reused, kept = split_unchanged(spark, images.frame, plan.output, making,
@@ -133,7 +134,8 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
             record = write_output(
                 config, plan.output, featurized, basis, timings,
                 lambda: run_record(config, plan.output.uri, images.listing, featurized, basis,
-                                   weights, featurizer, layout, timings, duplicates))
+                                   weights, featurizer, layout, timings, duplicates,
+                                   {"requested": requested, "why": why}))
         finally:
             featurized.frame.unpersist()
     return RunResult(plan.output.uri, files, featurized.rows, featurized.errors, basis.model.k,

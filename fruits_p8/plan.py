@@ -9,7 +9,7 @@ from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import FittedModelError, UsageError
 from fruits_p8.features.backbones import Backbone, check_weights_spec, get_backbone
-from fruits_p8.features.featurizer import PREPROCESSING
+from fruits_p8.features.featurizer import preprocessing
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import resolve_input
 from fruits_p8.io.models import check_kept_basis, read_fitted
@@ -80,9 +80,11 @@ def preflight(config: RunConfig) -> Plan:
 def check_fitted(fitted: PcaBasis, config: RunConfig, backbone: Backbone) -> None:
     """What can be checked of --fitted before the weights are loaded: the features this run
     makes must be those the model was fitted on, and k is the model's."""
+    precision = fitted.made_by.precision if config.precision == "auto" else config.precision
     check_same_features(fitted, replace(
         fitted.made_by, backbone=backbone.name, feature_dim=backbone.feature_dim,
-        preprocessing=PREPROCESSING, precision=config.precision), f"--fitted {config.fitted}")
+        preprocessing=preprocessing(config.image_size, backbone), precision=precision),
+        f"--fitted {config.fitted}")
     if config.variance is not None or config.k not in (None, fitted.k):
         raise UsageError(f"--fitted {config.fitted} keeps its k={fitted.k} components: "
                          "drop --k and --variance")
@@ -92,7 +94,8 @@ def made_by(config: RunConfig, weights: Weights, backbone: Backbone) -> MadeBy:
     """How this run makes features: what a model fitted on them records."""
     return MadeBy(backbone=backbone.name, feature_dim=backbone.feature_dim,
                   weights_sha256=weights.sha256, weights=config.weights,
-                  preprocessing=PREPROCESSING, precision=config.precision,
+                  preprocessing=preprocessing(config.image_size, backbone),
+                  precision=config.precision,
                   fruits_p8=__version__)
 
 

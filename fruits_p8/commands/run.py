@@ -98,10 +98,15 @@ def add_commands(sub) -> None:
                        help="images per CNN call")
     model.add_argument("--precision", default=None, choices=list(PRECISIONS),
                        help=f"[default: {DEFAULT_PRECISION}] the CNN's arithmetic: float32 "
-                       "gives the reference features; "
-                       "bfloat16 moves them slightly and can run the CNN much faster where "
-                       "the CPU has native bfloat16, but slower elsewhere: check with make "
-                       "bench (docs/performance.md)")
+                       "gives the reference features; bfloat16 moves them slightly and runs "
+                       "the CNN much faster where the CPU has native bfloat16 (AVX512-BF16, "
+                       "AMX), slower elsewhere; auto picks bfloat16 only where it is native "
+                       "(with --fitted: the basis's own); the choice and why are in run.json "
+                       "(docs/performance.md)")
+    model.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
+                       help="the CNN's input side: photos are resized to it (100 keeps Fruits "
+                       "360's own 100x100: several times faster, see docs/performance.md) "
+                       "[default: the backbone's own, 224]")
     model.add_argument("--seed", type=int, default=0, help="seed for --weights random")
     pca = run.add_argument_group("standardise + PCA (--k or --variance, or --fitted)")
     pca.add_argument("--fitted", default=None, metavar="RUN_OUTPUT",
@@ -230,6 +235,7 @@ def run_config(args: argparse.Namespace, input_path: str) -> RunConfig:
         spark_conf=_spark_conf(args.conf, args.threads_per_task),
         max_file_size=args.max_file_size,
         skip_hidden=args.skip_hidden,
+        image_size=args.image_size,
     )
 
 
@@ -328,7 +334,7 @@ def summary(result) -> str:
         f"  basis     {result.output}/{MODEL_DIR}  (the fitted scaler + PCA, a Spark ML "
         "PipelineModel: apply it with --fitted)",
         f"  backbone  {weights['backbone']}, weights {weights['source']}, "
-        f"{report['model']['precision']}"
+        f"{report['model']['precision']}{_chosen(report['model'])}"
         + ("  (RANDOM: not for real use)" if not weights["pretrained"] else ""),
         f"  time      {timing['total']:.1f} s in all, featurize {timing.get('featurize', 0):.1f} s"
         f" ({cnn_images} images through the CNN, {rate:.0f} images/s)",
@@ -339,6 +345,12 @@ def summary(result) -> str:
     if "reused" in report["counts"]:
         lines.append(f"  reused    the features of {report['counts']['reused']} unchanged images")
     return "\n".join(lines)
+
+
+def _chosen(model: dict) -> str:
+    """' (auto: why)' where the precision was chosen for the user."""
+    choice = model.get("precision_choice", {})
+    return f" ({choice['why']})" if choice.get("requested") == "auto" else ""
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

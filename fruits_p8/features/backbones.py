@@ -48,13 +48,14 @@ class Backbone:
     scaling: Scaling
     default_weights: str
     named_sources: tuple[str, ...]
-    build: Callable[[bool], object]
+    build: Callable[[bool, int], object]
     load_named: Callable[[str, WeightsContext], Weights]
     load_file: Callable[[Path, str, WeightsContext], Weights]
 
-    def build_features(self):
-        """A Keras model from scaled pixels to `feature_dim` pooled features (no weights)."""
-        return self.build(False)
+    def build_features(self, size: int | None = None):
+        """A Keras model from scaled pixels (`size` a side, the backbone's own by default) to
+        `feature_dim` pooled features (no weights): the same weights fit every size."""
+        return self.build(False, size or self.input_size)
 
 
 def _random(backbone: Backbone, ctx: WeightsContext) -> Weights:
@@ -69,14 +70,14 @@ def _random(backbone: Backbone, ctx: WeightsContext) -> Weights:
 
 # MobileNetV2 ----------------------------------------------------------------------------------
 
-def _mobilenet_build(include_top: bool):
+def _mobilenet_build(include_top: bool, size: int = 224):
     import_tensorflow()
     import keras
 
     if include_top:
-        return keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None)
+        return keras.applications.MobileNetV2(input_shape=(size, size, 3), weights=None)
     return keras.applications.MobileNetV2(
-        input_shape=(224, 224, 3), include_top=False, weights=None, pooling="avg"
+        input_shape=(size, size, 3), include_top=False, weights=None, pooling="avg"
     )
 
 
@@ -117,10 +118,10 @@ def _mobilenet_named(spec: str, ctx: WeightsContext) -> Weights:
 
 # EfficientNet-Lite0 ---------------------------------------------------------------------------
 
-def _lite0_build(include_top: bool):
+def _lite0_build(include_top: bool, size: int = 224):
     from fruits_p8.features import efficientnet_lite
 
-    return efficientnet_lite.build(include_top=include_top)
+    return efficientnet_lite.build(input_size=size, include_top=include_top)
 
 
 def lite0_package_file() -> Path:

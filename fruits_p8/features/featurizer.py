@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from fruits_p8.features.backbones import Backbone, get_backbone
 from fruits_p8.features.fold import fold_batch_norms
-from fruits_p8.features.precision import DEFAULT_PRECISION, check_precision, with_precision
+from fruits_p8.features.precision import REFERENCE_PRECISION, check_precision, with_precision
 from fruits_p8.features.preprocess import ImageError, decode_for_cnn
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import Weights
@@ -37,7 +37,8 @@ class ModelSpec:
     weights_sha256: str
     batch_size: int
     threads: int
-    precision: str = DEFAULT_PRECISION
+    precision: str = REFERENCE_PRECISION
+    image_size: int | None = None  # the CNN's input side; None: the backbone's own
 
 
 # Part of what makes a feature: --incremental reuses features only from outputs that say so.
@@ -45,13 +46,22 @@ PREPROCESSING = ("rgb; no side over the input size: upscaled in the graph (bilin
                  "rounded); larger: PIL bilinear")
 
 
+def preprocessing(image_size: int | None, backbone: Backbone) -> str:
+    """PREPROCESSING, with the CNN's input side where it is not the backbone's own (so that
+    features made at another size are never mixed: --fitted and --incremental compare it)."""
+    if image_size is None or image_size == backbone.input_size:
+        return PREPROCESSING
+    return f"{PREPROCESSING}; input {image_size}x{image_size}"
+
+
 def compile_forward(
     backbone: Backbone, arrays: Iterable[np.ndarray], fold_bn: bool = True,
-    precision: str = DEFAULT_PRECISION,
+    precision: str = REFERENCE_PRECISION, image_size: int | None = None,
 ) -> Forward:
     """uint8 pixels (n, h, w, 3) -> float32 features (n, d), graph-compiled once,
     with BatchNorm folded into the convolutions (same outputs to float rounding, fewer ops),
-    computed in `precision` (see fruits_p8.features.precision).
+    computed in `precision` (see fruits_p8.features.precision), on `image_size` pixels a
+    side (the backbone's own by default).
 
     Pixels of the input size go straight in; smaller images are upscaled in the graph
     (bilinear, rounded to whole pixel values as PIL would give them). The batch dimension is
@@ -60,12 +70,12 @@ def compile_forward(
     """
     tf = import_tensorflow()
 
-    model = backbone.build_features()
+    size = image_size or backbone.input_size
+    model = backbone.build_features(size)
     model.set_weights(list(arrays))
     if fold_bn:
         model = fold_batch_norms(model)
     model = with_precision(model, precision)
-    size = backbone.input_size
     scale, offset = backbone.scaling.scale, backbone.scaling.offset
 
     def features(pixels):
@@ -97,7 +107,8 @@ class WorkerModels:
         if spec not in self._models:
             import_tensorflow(spec.threads)
             self._models[spec] = compile_forward(get_backbone(spec.backbone), arrays(),
-                                                 precision=spec.precision)
+                                                 precision=spec.precision,
+                                                 image_size=spec.image_size)
             self.builds += 1
         return self._models[spec]
 
@@ -276,8 +287,9 @@ class Featurizer:
         threads_per_task: int = 1,
         arrow_batches_per_model_batch: int = 4,
         sum_moments: bool = True,
-        precision: str = DEFAULT_PRECISION,
+        precision: str = REFERENCE_PRECISION,
         tally: TallyAddress | None = None,
+        image_size: int | None = None,
     ) -> None:
         if weights.backbone != backbone.name:
             raise ValueError(f"weights are for {weights.backbone}, not {backbone.name}")
@@ -289,6 +301,7 @@ class Featurizer:
         self.arrow_records = batch_size * arrow_batches_per_model_batch
         self.sum_moments = sum_moments
         self.precision = precision
+        self.image_size = image_size
         self.tally = tally
         self.counters: Counters | None = None
         self._shared = None
@@ -311,7 +324,7 @@ class Featurizer:
                 sc.accumulator(0), sc.accumulator(0), sc.accumulator(0),
                 sc.accumulator(None, MomentsSum()) if self.sum_moments else None)
         spec = ModelSpec(self.backbone.name, self.weights.sha256, self.batch_size,
-                         self.threads_per_task, self.precision)
+                         self.threads_per_task, self.precision, self.image_size)
         run = functools.partial(featurize_partition, spec, self._shared, self.counters,
                                 self.tally, read)
         return images.mapInArrow(run, output_schema(images.schema))
@@ -339,7 +352,8 @@ def featurize_partition(
                        report=_task_report(tally))
     if read is not None:
         batches = read(batches)
-    yield from featurize_batches(batches, forward, backbone.input_size, spec.batch_size,
+    yield from featurize_batches(batches, forward, spec.image_size or backbone.input_size,
+                                 spec.batch_size,
                                  backbone.feature_dim, stats)
     counters.images.add(stats.images)
     counters.errors.add(stats.errors)

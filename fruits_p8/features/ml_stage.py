@@ -24,7 +24,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from fruits_p8.config import DEFAULT_BACKBONE, DEFAULT_BATCH_SIZE, default_cache_dir
 from fruits_p8.features import backbones
 from fruits_p8.features import featurizer as featurizing
-from fruits_p8.features.precision import DEFAULT_PRECISION
+from fruits_p8.features.precision import REFERENCE_PRECISION
 
 # The columns the internal Featurizer reads (content) and adds (the rest), by name.
 _FIXED = ("content", "digest", "features", "error_kind", "error")
@@ -56,7 +56,7 @@ class _ImageFeaturizerParams(HasInputCol, HasOutputCol):
         super().__init__(*args)
         self._setDefault(inputCol="content", outputCol="features", backbone=DEFAULT_BACKBONE,
                          weights="auto", batchSize=DEFAULT_BATCH_SIZE,
-                         precision=DEFAULT_PRECISION, digestCol="digest",
+                         precision=REFERENCE_PRECISION, digestCol="digest",
                          errorKindCol="error_kind", errorCol="error")
 
     def getBackbone(self) -> str:

@@ -1,4 +1,5 @@
-"""The arithmetic a CNN runs in: float32 (exact reference features) or bfloat16 (faster).
+"""The arithmetic a CNN runs in: float32 (exact reference features) or bfloat16 (faster),
+and `auto` (the default): bfloat16 where the CPU runs it natively, float32 elsewhere.
 
 bfloat16 keeps float32's range with an 8-bit mantissa, so the features move a little from
 float32's. Whether it is faster depends on the CPU (native bfloat16 instructions or not): measure
@@ -12,23 +13,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRECISIONS = ("float32", "bfloat16")
-DEFAULT_PRECISION = "float32"
+COMPUTE_PRECISIONS = ("float32", "bfloat16")  # what a CNN runs in
+PRECISIONS = ("auto", *COMPUTE_PRECISIONS)  # what a user may ask for
+DEFAULT_PRECISION = "auto"
+REFERENCE_PRECISION = "float32"  # the exact features; older outputs were all made in it
 
 # /proc/cpuinfo flags of the instructions that make bfloat16 convolutions fast.
 NATIVE_BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def check_precision(precision: str) -> None:
-    """ValueError unless `precision` is one of PRECISIONS."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    """ValueError unless `precision` is one a CNN runs in (COMPUTE_PRECISIONS)."""
+    if precision not in COMPUTE_PRECISIONS:
+        raise ValueError(f"precision must be one of {COMPUTE_PRECISIONS}, got {precision!r}")
 
 
 def precision_of(model_report: Mapping) -> str:
     """The precision a run.json `model` section names; reports from before --precision
     existed were made in float32."""
-    return model_report.get("precision", DEFAULT_PRECISION)
+    return model_report.get("precision", REFERENCE_PRECISION)
+
+
+def resolve_precision(requested: str, native: bool | None) -> tuple[str, str]:
+    """The precision a run computes in, and why: `auto` is bfloat16 where the executors'
+    CPU runs it natively (`native`), float32 elsewhere (emulated bfloat16 is slower).
+
+    >>> from fruits_p8.features.precision import resolve_precision
+    >>> resolve_precision("auto", native=True)[0], resolve_precision("auto", native=False)[0]
+    ('bfloat16', 'float32')
+    """
+    if requested != "auto":
+        return requested, "asked for"
+    if native:
+        return "bfloat16", "auto: the executors' CPU runs bfloat16 natively (AVX512-BF16/AMX)"
+    if native is None:
+        return REFERENCE_PRECISION, "auto: the executors' CPU could not be read"
+    return REFERENCE_PRECISION, "auto: the executors' CPU has no native bfloat16"
 
 
 def with_precision(model, precision: str):

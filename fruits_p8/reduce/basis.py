@@ -9,6 +9,7 @@ picklable): `projection()` applies it to Arrow batches in the tasks, and
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 
@@ -51,12 +52,20 @@ class MadeBy:
                      "feature_dim"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
-                found.append(f"{name} {_short(mine)} (this run: {_short(theirs)})")
+                ours, this_run = _apart(str(mine), str(theirs))
+                found.append(f"{name} {ours} (this run: {this_run})")
         return found
 
 
-def _short(value: object) -> str:
-    text = str(value)
+def _apart(a: str, b: str) -> tuple[str, str]:
+    """Two texts, short, showing where they differ: a common start is cut to '…'."""
+    common = len(os.path.commonprefix([a, b]))
+    start = common if common > 12 else 0
+    return tuple(_short(("…" if start else "") + text[start:] or "(nothing more)")
+                 for text in (a, b))
+
+
+def _short(text: str) -> str:
     return text if len(text) <= 24 else text[:12] + "…"
 
 

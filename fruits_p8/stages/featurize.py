@@ -15,7 +15,7 @@ from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError
 from fruits_p8.features.backbones import Backbone, WeightsContext, get_backbone, load_weights
 from fruits_p8.features.featurizer import Featurizer
-from fruits_p8.features.precision import cpu_runs_bfloat16_natively
+from fruits_p8.features.precision import cpu_runs_bfloat16_natively, resolve_precision
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import resolve_input
 from fruits_p8.io.listing import CountMismatch, Listing, check_unique
@@ -73,10 +73,27 @@ def load_backbone_weights(config: RunConfig) -> tuple[Backbone, Weights]:
 
 
 def executors_run_bfloat16_natively(spark) -> bool | None:
-    """cpu_runs_bfloat16_natively where the CNN runs: on an executor (on EMR a core node, not
-    the primary node the driver runs on)."""
+    """cpu_runs_bfloat16_natively where the CNN runs: this machine for a local master (no
+    Spark job), else an executor (on EMR a core node, not the primary node the driver runs
+    on)."""
+    if spark.sparkContext.master.startswith("local"):
+        return cpu_runs_bfloat16_natively()
     return spark.sparkContext.parallelize([0], 1).map(
         lambda _: cpu_runs_bfloat16_natively()).collect()[0]
+
+
+def choose_precision(requested: str, spark, fitted: str | None = None) -> tuple[str, str]:
+    """The precision this run computes in, and why (resolve_precision): `auto` follows the
+    executors' CPU, or the precision of a --fitted basis (its features must match)."""
+    if requested == "auto" and fitted is not None:
+        return fitted, "auto: the precision the --fitted basis was fitted on"
+    if requested == "float32":
+        return resolve_precision(requested, None)
+    native = executors_run_bfloat16_natively(spark)
+    if requested == "bfloat16" and native is False:
+        log.warning("--precision bfloat16: the executors' CPU has no AVX512-BF16 or AMX, so "
+                    "bfloat16 is emulated there and slower than float32")
+    return resolve_precision(requested, native)
 
 
 IMAGES_PER_TASK = 2000
@@ -151,7 +168,8 @@ def featurizing(config: RunConfig, spark, backbone: Backbone, weights: Weights, 
     featurizer = Featurizer(backbone, weights, config.batch_size, threads,
                             sum_moments=sum_moments and moments_fit_in_results(
                                 spark, partitions, backbone),
-                            precision=config.precision, tally=tally.address)
+                            precision=config.precision, tally=tally.address,
+                            image_size=config.image_size)
     try:
         with session_settings(spark, featurizer.session_settings()):
             yield featurizer, Layout(partitions, threads, tally)

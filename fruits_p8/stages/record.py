@@ -6,7 +6,7 @@ import numpy as np
 
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
-from fruits_p8.features.featurizer import PREPROCESSING, Featurizer
+from fruits_p8.features.featurizer import Featurizer, preprocessing
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.listing import Listing
 from fruits_p8.reduce.pca import cumulative_variance
@@ -18,7 +18,7 @@ from fruits_p8.stages.featurize import Featurized, Layout
 
 def run_record(config: RunConfig, output: str, listing: Listing, featurized: Featurized,
                basis: Basis, weights: Weights, featurizer: Featurizer, layout: Layout,
-               timings: Timings, duplicates: dict) -> dict:
+               timings: Timings, duplicates: dict, precision_choice: dict) -> dict:
     """The run.json content. `input` and `output` as the run resolved them (the config
     section keeps them as typed). `files = rows_written + errors`, checked by check_counts;
     the `skipped` files (--skip-hidden) matched the glob but were not read."""
@@ -51,7 +51,9 @@ def run_record(config: RunConfig, output: str, listing: Listing, featurized: Fea
             "random_weights": not weights.pretrained,
             "batch_size": config.batch_size,
             "precision": config.precision,
-            "preprocessing": PREPROCESSING,
+            "precision_choice": precision_choice,
+            "preprocessing": preprocessing(config.image_size, featurizer.backbone),
+            "image_size": config.image_size or featurizer.backbone.input_size,
         },
         "pca": {
             "k": model.k,

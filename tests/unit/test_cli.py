@@ -159,7 +159,7 @@ def test_every_run_option_reaches_the_config(tmp_path):
             "a.b=c", "--limit", "9", "--overwrite", "--incremental", "--refit",
             "--region", "eu-west-1",
             "--endpoint-url", "http://127.0.0.1:9", "--io", "boto3", "--cache-dir",
-            str(tmp_path), "--max-file-size", "2M", "--skip-hidden"]
+            str(tmp_path), "--max-file-size", "2M", "--skip-hidden", "--image-size", "128"]
     config = run_config(build_parser().parse_args(argv), "in")
     assert config.to_dict() == {
         "input": "in", "output": "out", "glob": "*.png", "backbone": "mobilenet_v2",
@@ -168,6 +168,7 @@ def test_every_run_option_reaches_the_config(tmp_path):
         "master": "local[1]", "threads_per_task": 2, "overwrite": True, "incremental": True,
         "fitted": None, "refit": True, "seed": 3, "cache_dir": str(tmp_path), "endpoint_url": "http://127.0.0.1:9",
         "region": "eu-west-1", "io": "boto3", "max_file_size": 2 * 2**20, "skip_hidden": True,
+        "image_size": 128,
         "spark_conf": {"a.b": "c", "spark.task.cpus": "2"}}
     assert run_config(build_parser().parse_args(["run"]), "in").k == 200
 

@@ -11,7 +11,7 @@ def test_defaults_are_sane():
     assert config.k == 200 and config.variance is None
     assert config.backbone == "efficientnet_lite0" and config.weights == "auto"
     assert config.region == "eu-west-3"
-    assert config.precision == "float32"
+    assert config.precision == "auto"
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,8 @@ def test_defaults_are_sane():
         ({"limit": 0}, "--limit"),
         ({"io": "ftp"}, "--io"),
         ({"pca_solver": "svd"}, "--pca-solver"),
-        ({"precision": "float16"}, "--precision must be float32 or bfloat16"),
+        ({"image_size": 8}, "--image-size must be between 32 and 1024"),
+        ({"precision": "float16"}, "--precision must be auto, float32 or bfloat16"),
         ({"input": ""}, "--input"),
     ],
 )
