@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             raw = accuracy(features[train], labels[train], features[test], labels[test], "raw")
             pca_train, pca_test = reduce_on_train(features[train], features[test], args.k)
             pca = accuracy(pca_train, labels[train], pca_test, labels[test], "pca")
-            print(f"  {output}: raw {100 * raw.accuracy:.2f} %, "
-                  f"pca-{args.k} {100 * pca.accuracy:.2f} %")
+            print(f"  {output}: raw {100 * raw.overall:.2f} %, "
+                  f"pca-{args.k} {100 * pca.overall:.2f} %")
     return 0
 
 
