@@ -14,7 +14,7 @@ from pyspark.ml.feature import StringIndexer
 
 from fruits_p8 import EMBEDDED_SAMPLE, ImageFeaturizer, PcaReducer, read_images
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 
 # Look-alikes (apples, tomatoes, peppers) beside distinct fruit: the classifier has work to do.
 LABELS = ("Apple Braeburn", "Apple Golden 1", "Banana", "Pepper Green", "Pepper Red",

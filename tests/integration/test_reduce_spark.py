@@ -7,7 +7,7 @@ from fruits_p8.errors import ParameterError
 from fruits_p8.reduce import Reducer
 from fruits_p8.reduce.pca import k_for_variance
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 N, D = 240, 24
 
 
