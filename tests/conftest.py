@@ -54,7 +54,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _spark_only_where_marked(request: pytest.FixtureRequest,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A test without the `spark` marker that starts Spark fails instead of slipping into the
-    Spark-free run."""
+    Spark-free run: in a child process always, in this one while no session runs yet (as in
+    a `-m "not spark"` run)."""
     if request.node.get_closest_marker("spark") is None:
         monkeypatch.setenv("SPARK_HOME", NO_SPARK_HOME)
 
