@@ -65,4 +65,4 @@ emr-run: $(STAMP) ## run on a new EMR cluster (see README); ARGS="--bucket B --i
 
 clean: ## remove what the targets made: venvs, caches, build/ (S3A jars); never output/ or data/
 	rm -rf $(VENV) .tox .pytest_cache .hypothesis .ruff_cache build fruits_p8.egg-info
-	find fruits_p8 tests scripts notebooks -name __pycache__ -type d -prune -exec rm -rf {} +
+	find $(wildcard fruits_p8 tests scripts notebooks) -name __pycache__ -type d -prune -exec rm -rf {} +
