@@ -9,6 +9,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -84,9 +85,11 @@ def send_tally(address: TallyAddress, partition: int, attempt: int, images: int)
 class ImageTally:
     """Driver side: images through the CNN so far, summed over the partitions' latest
     attempts (a retried task counts again from zero). Receives while entered; `address` is
-    None where no socket could be opened on `host` (progress then counts finished tasks)."""
+    None where no socket could be opened on `host` (progress then counts finished tasks).
+    `clock` (seconds) times the rate; tests pass their own."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
         self._latest: dict[int, tuple[int, int]] = {}
         self._first: tuple[float, int] | None = None
         self._lock = threading.Lock()
@@ -142,7 +145,7 @@ class ImageTally:
             if attempt > before[0] or (attempt == before[0] and images >= before[1]):
                 self._latest[partition] = (attempt, images)
             if self._first is None:
-                self._first = (time.perf_counter(), self._done())
+                self._first = (self._clock(), self._done())
 
     def _done(self) -> int:
         return sum(images for _, images in self._latest.values())
@@ -162,7 +165,7 @@ class ImageTally:
         with self._lock:
             if self._first is None:
                 return None
-            seconds = time.perf_counter() - self._first[0]
+            seconds = self._clock() - self._first[0]
             gained = self._done() - self._first[1]
         return gained / seconds if seconds > 0.5 and gained > 0 else None
 
@@ -171,22 +174,25 @@ class SparkProgress:
     """Context manager: logs the progress of the running Spark stages after `first` s, then
     every `interval` s; images as `tally` counts them once it hears from a task, else
     estimated from the finished tasks. The first line that can give a rate and an ETA is
-    logged as soon as it can (checked every `poll` s), not at the next interval."""
+    logged as soon as it can (checked every `poll` s), not at the next interval. While
+    entered, a thread calls `check()` every `poll` s; `clock` (seconds) decides what is due,
+    so a test can drive `check()` itself with its own clock."""
 
     def __init__(self, spark_context, name: str, items: int | None = None,
                  interval: float = 10.0, tally: ImageTally | None = None,
-                 first: float = 5.0, poll: float = 0.5) -> None:
+                 first: float = 5.0, poll: float = 0.5,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self._tracker = spark_context.statusTracker()
         self._name, self._items, self._interval = name, items, interval
         self._tally = tally if tally is not None and tally.address is not None else None
-        self._first = first
+        self._clock = clock
         self._tick = min(poll, first, interval)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"progress-{name}", daemon=True)
-        self._begin = 0.0
+        self._begin, self._due, self._rate_shown = clock(), first, False
 
     def __enter__(self) -> SparkProgress:
-        self._begin = time.perf_counter()
+        self._begin = self._clock()
         self._thread.start()
         return self
 
@@ -205,25 +211,29 @@ class SparkProgress:
                 total += info.numTasks
         return done, total
 
+    def check(self) -> bool:
+        """Logs a line if one is due; False once Spark can no longer be asked."""
+        elapsed = self._clock() - self._begin
+        counting = self._tally is not None and self._tally.heard
+        rate = self._tally.rate() if counting else None
+        if elapsed < self._due and (rate is None or self._rate_shown):
+            return True
+        try:
+            done, total = self.snapshot()
+        except Exception:  # the context may be stopping; progress is best effort
+            return False
+        if total:
+            counted = self._tally.done() if counting else None
+            waiting = self._tally is not None and not counting and not done
+            log.info(progress_line(self._name, done, total, elapsed, self._items,
+                                   counted, rate, STARTING if waiting else ""))
+            self._rate_shown = self._rate_shown or rate is not None
+            self._due = elapsed + self._interval
+        return True
+
     def _loop(self) -> None:
-        due, rate_shown = self._first, False
-        while not self._stop.wait(self._tick):
-            elapsed = time.perf_counter() - self._begin
-            counting = self._tally is not None and self._tally.heard
-            rate = self._tally.rate() if counting else None
-            if elapsed < due and (rate is None or rate_shown):
-                continue
-            try:
-                done, total = self.snapshot()
-            except Exception:  # the context may be stopping; progress is best effort
-                return
-            if total:
-                counted = self._tally.done() if counting else None
-                waiting = self._tally is not None and not counting and not done
-                log.info(progress_line(self._name, done, total, elapsed, self._items,
-                                       counted, rate, STARTING if waiting else ""))
-                rate_shown = rate_shown or rate is not None
-                due = elapsed + self._interval
+        while not self._stop.wait(self._tick) and self.check():
+            pass
 
 
 def human_bytes(count: float) -> str:
@@ -236,12 +246,14 @@ def human_bytes(count: float) -> str:
 
 
 class CountProgress:
-    """A progress bar on a terminal (redrawn in place), a log line every `interval` s else."""
+    """A progress bar on a terminal (redrawn in place), a log line every `interval` s else
+    (`clock`, seconds, tells when)."""
 
-    def __init__(self, stream, interactive: bool, interval: float = 5.0, width: int = 30) -> None:
+    def __init__(self, stream, interactive: bool, interval: float = 5.0, width: int = 30,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._stream, self._interactive = stream, interactive
-        self._interval, self._width = interval, width
-        self._last = 0.0
+        self._interval, self._width, self._clock = interval, width, clock
+        self._last: float | None = None
 
     def render(self, done: int, total: int, bytes_done: int, bytes_total: int,
                note: str = "") -> str:
@@ -254,13 +266,13 @@ class CountProgress:
 
     def update(self, done: int, total: int, bytes_done: int, bytes_total: int,
                note: str = "") -> None:
-        now = time.monotonic()
+        now = self._clock()
         final = done >= total
         if self._interactive:
             self._stream.write("\r" + self.render(done, total, bytes_done, bytes_total, note))
             if final:
                 self._stream.write("\n")
             self._stream.flush()
-        elif final or now - self._last >= self._interval:
+        elif final or self._last is None or now - self._last >= self._interval:
             self._last = now
             log.info(self.render(done, total, bytes_done, bytes_total, note))

@@ -1,5 +1,5 @@
 """Shared fixtures: a small generated sample, the real photos in ../shared, a cache folder,
-one local SparkSession."""
+one local SparkSession; the `spark` marker on every test that starts Spark."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from fruits_p8.sample import STYLES, make_sample
+
+pytest_plugins = ["pytester"]  # tests/unit/test_markers.py runs pytest on this conftest
 
 # Fake credentials for the whole session, set before any Spark worker starts (workers inherit
 # the environment): boto3 finds them through its standard chain. No test talks to AWS: every
@@ -34,6 +36,31 @@ REAL_TEST_SPLIT = REPO_ROOT.parent / "shared" / "data" / "fruits-360" / "Test"
 # Three labels (two with spaces), both splits: 3 x (5 + 3) = 24 images.
 TEST_STYLES = (STYLES[0], STYLES[2], STYLES[5])
 TEST_SPLITS = {"Training": 5, "Test": 3}
+
+
+# Where a test without the `spark` marker finds Spark: nowhere, so its launch fails with this
+# path in the message, in the test's process and in any child it starts.
+NO_SPARK_HOME = "/no-spark-here/mark-the-test-spark"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`-m "not spark"` leaves out every test that starts Spark: those using the session
+    fixture get the marker here, a cluster test is a Spark test, the ones that start Spark
+    in a child process carry `pytestmark = pytest.mark.spark` in their module."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()) or item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.spark)
+
+
+@pytest.fixture(autouse=True)
+def _spark_only_where_marked(request: pytest.FixtureRequest,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test without the `spark` marker that starts Spark fails instead of slipping into the
+    Spark-free run: in a child process always, in this one while no session runs yet (as in
+    a `-m "not spark"` run)."""
+    if request.node.get_closest_marker("spark") is None:
+        monkeypatch.setenv("SPARK_HOME", NO_SPARK_HOME)
 
 
 def dictionary_encoded(parquet) -> dict[str, bool]:

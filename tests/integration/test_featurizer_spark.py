@@ -12,7 +12,7 @@ from fruits_p8.features.preprocess import decode_for_cnn
 from fruits_p8.io.images import read_images
 from fruits_p8.progress import ImageTally
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 
 
 @pytest.fixture(scope="module")

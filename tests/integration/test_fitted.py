@@ -22,7 +22,7 @@ from fruits_p8.io.upload import upload_tree
 from fruits_p8.schema import MODEL_DIR
 from tests.support.s3a import s3a_conf, s3a_jars
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 
 
 def config(input_dir, out, cache_dir, **changes) -> RunConfig:

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from fruits_p8 import EMBEDDED_SAMPLE, ImageFeaturizer, PcaReducer, PcaReducerModel, read_images
 from fruits_p8.config import DEFAULT_K
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 
 # Look-alikes (apples, tomatoes, peppers) beside distinct fruit: the classifier has work to do.
 LABELS = ("Apple Braeburn", "Apple Golden 1", "Banana", "Pepper Green", "Pepper Red",

@@ -183,6 +183,7 @@ spark.stop()
 """
 
 
+@pytest.mark.parity  # the worker daemon differs between Spark versions
 @pytest.mark.parametrize("daemon", ["pyspark.daemon", "default"])
 def test_a_partial_read_prints_no_worker_traceback(daemon, cache_dir, tmp_path):
     import pyspark

@@ -18,7 +18,7 @@ from fruits_p8.reduce import Reducer
 from fruits_p8.schema import ARROW_SCHEMAS, FEATURES
 from tests.conftest import TEST_SPLITS, TEST_STYLES, dictionary_encoded
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 N_IMAGES = sum(TEST_SPLITS.values()) * len(TEST_STYLES)
 
 

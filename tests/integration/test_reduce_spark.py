@@ -8,7 +8,7 @@ from fruits_p8.reduce import Reducer
 from fruits_p8.reduce.pca import k_for_variance
 from fruits_p8.reduce.spark_ml import VECTOR_COLUMNS, pipeline_of
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 N, D = 240, 24
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from fruits_p8.spark import LOCAL_JAVA_OPTIONS
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 
 
 def test_the_local_jvm_runs_with_our_java_options_and_log_settings(spark):

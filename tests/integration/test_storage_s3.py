@@ -10,7 +10,7 @@ from fruits_p8.io.paths import Location
 from fruits_p8.io.storage import S3Storage, storage_for
 from fruits_p8.schema import ARROW_SCHEMAS, DEFAULT_REGION, ERRORS, FEATURES, IMAGE_COLUMNS
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.parity]
 
 
 @pytest.fixture

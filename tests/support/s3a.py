@@ -1,25 +1,41 @@
-"""Hadoop's S3A filesystem for plain PySpark in tests: the jars scripts/s3a_jars.py fetched, and
-the settings that point it at the moto server."""
+"""Hadoop's S3A filesystem for plain PySpark in tests: the jars scripts/s3a_jars.py fetches
+when a test first needs them, and the settings that point it at the moto server."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from fruits_p8.schema import DEFAULT_REGION
 
-S3A_JARS = Path(__file__).resolve().parents[2] / "build" / "s3a-jars"
+ROOT = Path(__file__).resolve().parents[2]
+S3A_JARS = ROOT / "build" / "s3a-jars"
 PATTERNS = ("hadoop-aws-*.jar", "aws-java-sdk-bundle-*.jar")
 
 
 def s3a_jars() -> list[Path]:
-    """hadoop-aws and its AWS SDK bundle; the test is skipped where they were not fetched."""
-    found = [sorted(S3A_JARS.glob(pattern)) for pattern in PATTERNS]
-    if not all(found):
-        pytest.skip(f"the Hadoop S3A jars are not in {S3A_JARS}: `make s3a-jars` fetches them "
-                    "from PyPI (the sagemaker-pyspark 1.4.5 sdist, 181 MB); `make test` does")
-    return [paths[-1] for paths in found]
+    """hadoop-aws and its AWS SDK bundle, fetched on first use; the test is skipped where
+    they cannot be."""
+    def found() -> list[list[Path]]:
+        return [sorted(S3A_JARS.glob(pattern)) for pattern in PATTERNS]
+
+    if not all(found()):
+        # Into a folder of this process's own, then renamed: `make test` runs two sessions.
+        S3A_JARS.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=S3A_JARS.parent) as own:
+            fetch = subprocess.run([sys.executable, str(ROOT / "scripts" / "s3a_jars.py"),
+                                    "--into", own], capture_output=True, text=True)
+            for jar in Path(own).glob("*.jar"):
+                jar.replace(S3A_JARS / jar.name)
+        if fetch.returncode != 0 or not all(found()):
+            pytest.skip(f"the Hadoop S3A jars are not in {S3A_JARS} and scripts/s3a_jars.py "
+                        "could not fetch them from PyPI (the sagemaker-pyspark 1.4.5 sdist, "
+                        f"181 MB): {fetch.stderr.strip()[-300:]}")
+    return [paths[-1] for paths in found()]
 
 
 def s3a_conf(jars: list[Path], endpoint: str) -> dict[str, str]:

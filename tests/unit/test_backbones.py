@@ -14,6 +14,8 @@ from fruits_p8.features.backbones import (
 )
 from fruits_p8.features.featurizer import compile_forward
 
+pytestmark = pytest.mark.tensorflow
+
 
 @pytest.fixture(scope="module")
 def lite0_weights(tmp_path_factory):

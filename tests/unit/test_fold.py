@@ -6,6 +6,8 @@ import pytest
 from fruits_p8.features.backbones import BACKBONES
 from fruits_p8.features.fold import fold_batch_norms, foldable_pairs
 
+pytestmark = pytest.mark.tensorflow
+
 
 def randomise_batch_norms(model, seed: int) -> None:
     rng = np.random.default_rng(seed)

@@ -9,6 +9,8 @@ from fruits_p8.features.preprocess import LITE_SCALING, decode_rgb
 from fruits_p8.features.torch_pickle import load_state_dict
 from fruits_p8.sample import STYLES, fruit_jpeg
 
+pytestmark = pytest.mark.tensorflow
+
 GRANNY_SMITH, BANANA = 948, 954  # ImageNet-1k class indices
 
 

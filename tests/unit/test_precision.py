@@ -18,6 +18,8 @@ from fruits_p8.features.precision import (
 from fruits_p8.features.preprocess import decode_for_cnn
 from fruits_p8.sample import STYLES, fruit_jpeg
 
+pytestmark = [pytest.mark.tensorflow, pytest.mark.parity]  # bfloat16: ml_dtypes differs
+
 OTHER_FLAGS = ["fpu", "sse4_2", "avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile",
                "amx_int8", "avx512_fp16"]
 
