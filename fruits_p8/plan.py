@@ -9,7 +9,7 @@ from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import FittedModelError, UsageError
 from fruits_p8.features.backbones import Backbone, check_weights_spec, get_backbone
-from fruits_p8.features.featurizer import preprocessing
+from fruits_p8.features.forward import preprocessing
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.images import resolve_input
 from fruits_p8.io.models import check_kept_basis, read_fitted

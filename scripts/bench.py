@@ -74,7 +74,7 @@ def _forward_rate(model: str, threads: int, batch: int, seconds: float, cache: s
     from fruits_p8.features.tf_runtime import import_tensorflow
 
     import_tensorflow(threads)
-    from fruits_p8.features.featurizer import compile_forward
+    from fruits_p8.features.forward import compile_forward
 
     backbone, weights = backbone_weights(model, cache)
     forward = compile_forward(backbone, weights.arrays, precision=precision)

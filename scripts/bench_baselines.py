@@ -90,7 +90,7 @@ def predict_batch(spark, root: str, model: str, batch: int, partitions: int,
 
     def make_predict_fn():
         from fruits_p8.features.backbones import get_backbone as lookup
-        from fruits_p8.features.featurizer import compile_forward
+        from fruits_p8.features.forward import compile_forward
 
         forward = compile_forward(lookup(name), shared.value)
 

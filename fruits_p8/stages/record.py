@@ -6,7 +6,8 @@ import numpy as np
 
 from fruits_p8 import __version__
 from fruits_p8.config import RunConfig
-from fruits_p8.features.featurizer import Featurizer, preprocessing
+from fruits_p8.features.featurizer import Featurizer
+from fruits_p8.features.forward import preprocessing
 from fruits_p8.features.weights import Weights
 from fruits_p8.io.listing import Listing
 from fruits_p8.reduce.pca import cumulative_variance

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
-from fruits_p8.features.featurizer import Featurizer, compile_forward
+from fruits_p8.features.featurizer import Featurizer
+from fruits_p8.features.forward import compile_forward
 from fruits_p8.features.preprocess import decode_for_cnn
 from fruits_p8.io.images import read_images
 from fruits_p8.progress import ImageTally

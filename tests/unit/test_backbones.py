@@ -12,7 +12,7 @@ from fruits_p8.features.backbones import (
     lite0_package_file,
     load_weights,
 )
-from fruits_p8.features.featurizer import compile_forward
+from fruits_p8.features.forward import compile_forward
 
 pytestmark = pytest.mark.tensorflow
 

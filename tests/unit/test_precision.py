@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fruits_p8.features.backbones import WeightsContext, get_backbone, load_weights
-from fruits_p8.features.featurizer import Featurizer, compile_forward
+from fruits_p8.features.featurizer import Featurizer
+from fruits_p8.features.forward import compile_forward
 from fruits_p8.features.precision import (
     NATIVE_BFLOAT16_FLAGS,
     agreement,
