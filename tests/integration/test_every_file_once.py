@@ -9,6 +9,8 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
@@ -95,3 +97,24 @@ def test_a_count_that_does_not_add_up_stops_the_run_before_the_commit():
         check_counts(listing, Featurized(None, rows=2, errors=0, reused=None, paths=2))
     with pytest.raises(CountMismatch):  # a path twice
         check_counts(listing, Featurized(None, rows=3, errors=0, reused=None, paths=2))
+
+
+NAME_BYTES = st.binary(min_size=1, max_size=30).filter(
+    lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+
+
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(NAME_BYTES, min_size=2, max_size=4, unique=True))
+def test_a_run_reads_names_of_any_bytes_and_each_file_is_one_row(spark, cache_dir,
+                                                                 tmp_path_factory, names):
+    base = tmp_path_factory.mktemp("bytes")
+    root = os.fsencode(base / "in")
+    for i, name in enumerate(names):  # a name of any bytes, as a file and as a label folder
+        _write(os.path.join(root, name, name + b".jpg"), fruit_jpeg(STYLES[i % 3], "Test", i))
+    result = pipeline.run(RunConfig(input=os.fsdecode(root), output=str(base / "out"), k=1,
+                                    batch_size=8, weights="random", cache_dir=cache_dir),
+                          spark=spark)
+    rows = pq.read_table(base / "out" / "features").to_pylist()
+    assert result.errors == 0 and result.rows == result.report["counts"]["files"] == len(names)
+    assert sorted(r["label"] for r in rows) == sorted(_shown(n) for n in names)
