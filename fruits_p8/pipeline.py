@@ -28,7 +28,7 @@ from fruits_p8.stages.featurize import (
     load_backbone_weights,
     load_images,
 )
-from fruits_p8.stages.incremental import split_unchanged
+from fruits_p8.stages.incremental import previous_made_by, split_unchanged
 from fruits_p8.stages.record import run_record
 from fruits_p8.stages.write import write_output
 
@@ -88,6 +88,17 @@ def run(
             spark.stop()
 
 
+def _precision_to_keep(config: RunConfig, plan: Plan) -> str | None:
+    """The precision `auto` follows: a --fitted basis', or the output --incremental extends
+    (so its features stay reusable), else none (the CPU decides)."""
+    if plan.fitted is not None:
+        return plan.fitted.made_by.precision
+    if config.incremental:
+        made, _ = previous_made_by(plan.output)
+        return made.precision if made is not None else None
+    return None
+
+
 def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
     timings = Timings()
     with timings.stage("list"):
@@ -99,8 +110,7 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         check_k(config.k, plan.backbone.feature_dim, files)
     with timings.stage("load_weights"):
         backbone, weights = load_backbone_weights(config)
-    precision, why = choose_precision(config.precision, spark, plan.fitted and
-                                      plan.fitted.made_by.precision)
+    precision, why = choose_precision(config.precision, spark, _precision_to_keep(config, plan))
     log.info("precision %s (%s)", precision, why)
     requested, config = config.precision, config.with_(precision=precision)
     making = made_by(config, weights, backbone)

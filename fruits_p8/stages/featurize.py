@@ -82,11 +82,13 @@ def executors_run_bfloat16_natively(spark) -> bool | None:
         lambda _: cpu_runs_bfloat16_natively()).collect()[0]
 
 
-def choose_precision(requested: str, spark, fitted: str | None = None) -> tuple[str, str]:
+def choose_precision(requested: str, spark, keep: str | None = None) -> tuple[str, str]:
     """The precision this run computes in, and why (resolve_precision): `auto` follows the
-    executors' CPU, or the precision of a --fitted basis (its features must match)."""
-    if requested == "auto" and fitted is not None:
-        return fitted, "auto: the precision the --fitted basis was fitted on"
+    executors' CPU, or `keep`: the precision of the features a --fitted basis or the output
+    --incremental extends were made in (features must match to be used together)."""
+    if requested == "auto" and keep is not None:
+        return keep, "auto: the precision of the features this run goes with (--fitted, " \
+            "--incremental)"
     if requested == "float32":
         return resolve_precision(requested, None)
     native = executors_run_bfloat16_natively(spark)

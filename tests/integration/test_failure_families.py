@@ -125,6 +125,7 @@ def test_the_s3_endpoint_going_away_mid_run_is_one_line_and_exit_7(tmp_path, cac
     from moto.server import ThreadedMotoServer
 
     from fruits_p8.io.s3 import S3Settings
+    from fruits_p8.io.paths import Location
     from fruits_p8.io.upload import upload_tree
 
     port = _free_port()
@@ -133,7 +134,7 @@ def test_the_s3_endpoint_going_away_mid_run_is_one_line_and_exit_7(tmp_path, cac
     endpoint = f"http://127.0.0.1:{port}"
     stopped = False
     try:
-        upload_tree(EMBEDDED_SAMPLE / "Banana", "s3://gone/in/Banana",
+        upload_tree(EMBEDDED_SAMPLE / "Banana", Location.parse("s3://gone/in/Banana"),
                     S3Settings(region="eu-west-3", endpoint_url=endpoint), create=True)
         command = [sys.executable, "-m", "fruits_p8", "run", "--input", "s3://gone/in",
                    "--output", "s3://gone/out", "--limit", "8", "--endpoint-url", endpoint,

@@ -190,7 +190,8 @@ def test_incremental_in_another_precision_starts_over(spark, sample_dir, cache_d
     from fruits_p8.features.precision import agreement
 
     out = tmp_path / "out"
-    first = pipeline.run(config(sample_dir, out, cache_dir, limit=8), spark=spark)
+    first = pipeline.run(config(sample_dir, out, cache_dir, limit=8, precision="float32"),
+                         spark=spark)
     assert first.report["model"]["precision"] == "float32"
     report = json.loads((out / "run.json").read_text())
     del report["model"]["precision"]  # as an output from before --precision says: float32

@@ -38,7 +38,8 @@ def by_path(table_dir) -> dict[str, dict]:
 def trained(spark, sample_dir, cache_dir, tmp_path_factory):
     """A run on the Training folder: its output holds the fitted model."""
     out = tmp_path_factory.mktemp("fit") / "training"
-    pipeline.run(config(sample_dir / "Training", out, cache_dir), spark=spark)
+    pipeline.run(config(sample_dir / "Training", out, cache_dir, precision="float32"),
+                 spark=spark)
     return out
 
 

@@ -41,7 +41,7 @@ def test_an_explicit_precision_is_kept_whatever_the_cpu(cpu):
 
 def test_auto_with_a_fitted_basis_takes_the_basis_precision(cpu):
     cpu(AVX512_BF16)
-    assert featurize.choose_precision("auto", LOCAL, fitted="float32")[0] == "float32"
+    assert featurize.choose_precision("auto", LOCAL, keep="float32")[0] == "float32"
 
 
 def test_a_local_master_asks_no_spark_job(cpu):
