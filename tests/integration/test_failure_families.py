@@ -124,8 +124,8 @@ def _free_port() -> int:
 def test_the_s3_endpoint_going_away_mid_run_is_one_line_and_exit_7(tmp_path, cache_dir):
     from moto.server import ThreadedMotoServer
 
-    from fruits_p8.io.s3 import S3Settings
     from fruits_p8.io.paths import Location
+    from fruits_p8.io.s3 import S3Settings
     from fruits_p8.io.upload import upload_tree
 
     port = _free_port()
