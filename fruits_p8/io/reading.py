@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from fruits_p8.io.listing import CHANGED, MISSING, UNREADABLE, Listing
+from fruits_p8.io.listing import CHANGED, MISSING, NOT_A_FILE, TOO_BIG, UNREADABLE, Listing
 
 FETCH_THREADS = 16  # S3 requests in flight per task: hides the latency of small objects
 
@@ -24,6 +24,9 @@ FETCH_THREADS = 16  # S3 requests in flight per task: hides the latency of small
 LISTING_DDL = ("path string, label string, length long, modificationTime timestamp, "
                "source binary, read_error string, read_detail string")
 READ_COLUMNS = ("source", "read_error", "read_detail")
+# Problems of the listing that leave a file unread; others (no_label) keep its bytes, so that
+# its digest still finds its duplicates.
+UNREAD = frozenset({MISSING, NOT_A_FILE, TOO_BIG})
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def with_content(batch: pa.RecordBatch, read, pool: ThreadPoolExecutor) -> pa.Re
     rows = batch.select(["source", "length", "modificationTime", "read_error"]).to_pylist()
 
     def fetch(row: dict) -> Fetched:
-        if row["read_error"] is not None:
+        if row["read_error"] in UNREAD:
             return Fetched(None)
         return read(row["source"], row["length"], row["modificationTime"])
 

@@ -13,6 +13,7 @@ from fruits_p8 import pipeline
 from fruits_p8.config import RunConfig
 from fruits_p8.errors import InputError, OutputExistsError, ParameterError
 from fruits_p8.io import images
+from fruits_p8.io.paths import Location
 from fruits_p8.io.storage import write_parquet
 from fruits_p8.reduce import Reducer
 from fruits_p8.schema import ARROW_SCHEMAS, FEATURES
@@ -37,7 +38,7 @@ def default_run(spark, sample_dir, cache_dir, tmp_path_factory):
 def test_output_layout_schema_and_labels(default_run):
     result, out = default_run
     assert sorted(p.name for p in out.iterdir()) == [
-        "_FRUITS_P8", "_SUCCESS", "errors", "features", "model", "run.json"]
+        "_FRUITS_P8", "_MANIFEST", "_SUCCESS", "errors", "features", "model", "run.json"]
     assert not list(out.parent.glob(".out.*"))  # no staging folder left behind
     table = pq.read_table(out / "features")
     assert table.column_names == ["path", "label", "features", "pca", "length",
@@ -119,7 +120,8 @@ def test_sparks_own_writer_writes_the_same_dataset(default_run, spark, tmp_path)
     _, out = default_run
     features = spark.read.parquet(str(out / "features"))
     model = Reducer(k=5).fit(features, 1280, N_IMAGES)
-    write_parquet(features.drop("pca"), ARROW_SCHEMAS[FEATURES], str(tmp_path / "spark"),
+    write_parquet(features.drop("pca"), ARROW_SCHEMAS[FEATURES],
+                  Location.of_path(tmp_path / "spark"),
                   model.projection())
     ours = pq.read_table(out / "features").sort_by("path")
     theirs = pq.read_table(tmp_path / "spark").sort_by("path")
