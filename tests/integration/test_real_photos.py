@@ -28,7 +28,7 @@ def test_spark_lists_every_real_photo_under_its_name_and_label(real_photos, spar
     listed = [(r.path, r.label) for r in images.frame.select("path", "label").collect()]
     assert images.count == len(listed) == 17_845
     on_disk = {f"file:{folder}/{name}": Path(folder).name
-               for folder, _, names in os.walk(real_photos) for name in names}
+               for folder, _, names in os.walk(real_photos.resolve()) for name in names}
     assert dict(listed) == on_disk
     counts: dict[str, int] = {}
     for _, label in listed:
