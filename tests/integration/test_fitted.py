@@ -195,7 +195,7 @@ def test_fitted_through_s3(spark, s3, trained, sample_dir, cache_dir, tmp_path):
     settings, bucket = s3
     upload_tree(sample_dir / "Training", Location.parse(f"s3://{bucket}/in"), settings, create=True)
     remote = f"s3://{bucket}/train"
-    pipeline.run(config(f"s3://{bucket}/in", remote, cache_dir,
+    pipeline.run(config(f"s3://{bucket}/in", remote, cache_dir, precision="float32",
                         endpoint_url=settings.endpoint_url), spark=spark)
     model = read_fitted(remote, settings)
     local = read_fitted(str(trained), S3Settings())
