@@ -85,6 +85,19 @@ def sample_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture
+def small_input(tmp_path) -> Path:
+    """Two labels of the embedded photos (40 files), a copy a test may change or check."""
+    import shutil
+
+    from fruits_p8.config import EMBEDDED_SAMPLE
+
+    root = tmp_path / "in"
+    for label in ("Banana", "Kiwi"):
+        shutil.copytree(EMBEDDED_SAMPLE / label, root / label)
+    return root
+
+
 @pytest.fixture(scope="session")
 def real_photos() -> Path:
     """The real Test split; the test is skipped where ../shared is not beside the repository."""

@@ -29,15 +29,6 @@ pytestmark = pytest.mark.spark
 QUICK = ["--weights", "random", "--k", "2", "--master", "local[2]"]
 
 
-@pytest.fixture
-def small_input(tmp_path):
-    """Two labels of the embedded photos (40 files), a copy the test may check afterwards."""
-    root = tmp_path / "in"
-    for label in ("Banana", "Kiwi"):
-        shutil.copytree(EMBEDDED_SAMPLE / label, root / label)
-    return root
-
-
 def test_the_jvms_own_refusal_is_one_line_with_its_words(tmp_path, cache_dir):
     # The JVM says this one on its stdout: it goes to the log too, not among the results.
     run = cli(["run", "--output", str(tmp_path / "out"), "--cache-dir", str(cache_dir),

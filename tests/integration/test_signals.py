@@ -8,14 +8,12 @@ so that it lands exactly there.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from fruits_p8.config import EMBEDDED_SAMPLE
 from tests.support.failures import (
     cli,
     cli_env,
@@ -27,15 +25,6 @@ from tests.support.failures import (
 )
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture
-def small_input(tmp_path):
-    """Two labels of the embedded photos (40 files)."""
-    root = tmp_path / "in"
-    for label in ("Banana", "Kiwi"):
-        shutil.copytree(EMBEDDED_SAMPLE / label, root / label)
-    return root
 
 
 def run_args(root, out, cache_dir, *more):
