@@ -30,8 +30,8 @@ PROGRESS_EVERY_S = 5.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Error kinds a listing or a read gives a file before any decoding (see features/preprocess).
-DANGLING, NOT_A_FILE, TOO_BIG = "missing", "not_a_file", "file_too_large"
 MISSING, CHANGED, UNREADABLE = "missing", "changed", "unreadable"
+NOT_A_FILE, TOO_BIG = "not_a_file", "file_too_large"
 NO_LABEL = "no_label"
 NO_LABEL_DETAIL = "directly under the input folder: no <Label> folder to take the label from"
 
@@ -167,7 +167,7 @@ def _listed(path: bytes, depth: int, folder: bytes, kind: str,
     if label is None:
         problem, detail = NO_LABEL, NO_LABEL_DETAIL
     elif kind == "dangling":
-        problem, detail = DANGLING, "a symbolic link to a file that does not exist"
+        problem, detail = MISSING, "a symbolic link to a file that does not exist"
     elif kind == "other":
         problem, detail = NOT_A_FILE, "not a regular file (a device, socket or pipe)"
     elif length > max_file_size:

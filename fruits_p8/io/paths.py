@@ -85,12 +85,6 @@ class Location:
             return False
         return self.parts[: len(other.parts)] == other.parts
 
-    def relative_to(self, other: Location) -> tuple[str, ...]:
-        """The parts of this location below `other` (which must hold it)."""
-        if not self.within(other):
-            raise ValueError(f"{self.text()} is not inside {other.text()}")
-        return self.parts[len(other.parts):]
-
     @staticmethod
     def raw(path: str) -> Location:
         """A location as a dataset stores it (the `path` column): no decoding."""

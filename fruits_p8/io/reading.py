@@ -20,10 +20,10 @@ from fruits_p8.io.listing import CHANGED, MISSING, NOT_A_FILE, TOO_BIG, UNREADAB
 
 FETCH_THREADS = 16  # S3 requests in flight per task: hides the latency of small objects
 
-# The listing as Spark rows; `source`, `read_error` and `read_detail` are the reader's.
+# The listing as Spark rows; `source`, `read_error` and `read_detail` are the reader's (the
+# featurizer consumes them: features/featurizer.CONSUMED).
 LISTING_DDL = ("path string, label string, length long, modificationTime timestamp, "
                "source binary, read_error string, read_detail string")
-READ_COLUMNS = ("source", "read_error", "read_detail")
 # Problems of the listing that leave a file unread; others (no_label) keep its bytes, so that
 # its digest still finds its duplicates.
 UNREAD = frozenset({MISSING, NOT_A_FILE, TOO_BIG})
