@@ -105,7 +105,7 @@ def add_commands(sub) -> None:
                        "(docs/performance.md)")
     model.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
                        help="the CNN's input side: photos are resized to it (100 keeps Fruits "
-                       "360's own 100x100: several times faster, see docs/performance.md) "
+                       "360's own 100x100; the CNN runs several times faster at smaller sides) "
                        "[default: the backbone's own, 224]")
     model.add_argument("--seed", type=int, default=0, help="seed for --weights random")
     pca = run.add_argument_group("standardise + PCA (--k or --variance, or --fitted)")
