@@ -27,6 +27,7 @@ from fruits_p8.stages.featurize import (
     listing_note,
     load_backbone_weights,
     load_images,
+    unlabelled_note,
 )
 from fruits_p8.stages.incremental import previous_made_by, split_unchanged
 from fruits_p8.stages.record import run_record
@@ -106,6 +107,8 @@ def _run(config: RunConfig, plan: Plan, spark) -> RunResult:
         files = images.listing.count
         log.info("%d files match %r under %s%s", files, config.glob, config.input,
                  listing_note(images.listing))
+        if note := unlabelled_note(images.listing):
+            log.warning(note)
     if config.k is not None and plan.fitted is None:
         check_k(config.k, plan.backbone.feature_dim, files)
     with timings.stage("load_weights"):

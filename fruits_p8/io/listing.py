@@ -32,8 +32,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Error kinds a listing or a read gives a file before any decoding (see features/preprocess).
 MISSING, CHANGED, UNREADABLE = "missing", "changed", "unreadable"
 NOT_A_FILE, TOO_BIG = "not_a_file", "file_too_large"
-NO_LABEL = "no_label"
-NO_LABEL_DETAIL = "directly under the input folder: no <Label> folder to take the label from"
 
 
 class CountMismatch(Exception):
@@ -46,7 +44,7 @@ class ListedFile:
     """One matching file: how the datasets name it, its label, and how a task opens it."""
 
     path: str  # the `path` column: 'file:/a/b c.jpg', 's3://bucket/k' (unencoded)
-    label: str | None  # the folder holding it; None directly under the input root
+    label: str  # the folder holding it; '' directly under the input root (no label folder)
     length: int
     modified: datetime
     source: bytes  # the raw local path, or the S3 key, as bytes
@@ -67,16 +65,17 @@ class Listing:
     def count(self) -> int:
         return len(self.files)
 
+    @property
+    def unlabelled(self) -> int:
+        """Files directly under the input root: featurized, with an empty label."""
+        return sum(1 for f in self.files if not f.label)
+
     def limited(self, limit: int | None) -> Listing:
         """The first `limit` files in path order (the rest is neither read nor counted)."""
         if limit is None or limit >= len(self.files):
             return self
         return Listing(self.root, self.files[:limit], self.skipped, self.links_not_followed)
 
-    def summary(self) -> dict:
-        """The listing's part of run.json."""
-        return {"files": self.count, "skipped": dict(self.skipped),
-                "links_not_followed": self.links_not_followed}
 
 
 def display(raw: bytes) -> str:
@@ -159,14 +158,12 @@ def _kind(entry: os.DirEntry) -> tuple[str, os.stat_result | None]:
 
 def _listed(path: bytes, depth: int, folder: bytes, kind: str,
             info: os.stat_result | None, max_file_size: int) -> ListedFile:
-    label = display(os.path.basename(folder)) if depth > 0 else None
+    label = display(os.path.basename(folder)) if depth > 0 else ""
     length = info.st_size if info is not None else 0
     modified = (EPOCH + timedelta(milliseconds=info.st_mtime_ns // 1_000_000)
                 if info is not None else EPOCH)
     problem = detail = None
-    if label is None:
-        problem, detail = NO_LABEL, NO_LABEL_DETAIL
-    elif kind == "dangling":
+    if kind == "dangling":
         problem, detail = MISSING, "a symbolic link to a file that does not exist"
     elif kind == "other":
         problem, detail = NOT_A_FILE, "not a regular file (a device, socket or pipe)"
@@ -215,12 +212,10 @@ def list_s3(scheme: str, bucket: str, prefix: str, objects, glob: str,
             skipped["hidden"] = skipped.get("hidden", 0) + 1
             continue
         problem = detail = None
-        if len(parts) < 2:
-            problem, detail = NO_LABEL, NO_LABEL_DETAIL
-        elif obj.size > max_file_size:
+        if obj.size > max_file_size:
             problem, detail = TOO_BIG, f"{obj.size} bytes is over --max-file-size {max_file_size}"
         files.append(ListedFile(f"{scheme}://{bucket}/{obj.key}",
-                                parts[-2] if len(parts) > 1 else None, obj.size, obj.modified,
+                                parts[-2] if len(parts) > 1 else "", obj.size, obj.modified,
                                 obj.key.encode("utf-8"), problem, detail))
     files.sort(key=lambda f: f.path)
     root = f"{scheme}://{bucket}/{base}" if base else f"{scheme}://{bucket}"

@@ -24,8 +24,7 @@ FETCH_THREADS = 16  # S3 requests in flight per task: hides the latency of small
 # featurizer consumes them: features/featurizer.CONSUMED).
 LISTING_DDL = ("path string, label string, length long, modificationTime timestamp, "
                "source binary, read_error string, read_detail string")
-# Problems of the listing that leave a file unread; others (no_label) keep its bytes, so that
-# its digest still finds its duplicates.
+# Problems the listing finds before reading: such a file is not read, its row is an error row.
 UNREAD = frozenset({MISSING, NOT_A_FILE, TOO_BIG})
 
 

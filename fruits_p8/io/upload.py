@@ -209,7 +209,7 @@ def summarise(uri: Location, settings: S3Settings, glob: str = "*.jpg") -> Summa
     sizes: Counter[str] = Counter()
     unlabelled = 0
     for listed in listing.files:
-        if listed.label is None:
+        if not listed.label:
             unlabelled += 1
             continue
         counts[listed.label] += 1

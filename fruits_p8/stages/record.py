@@ -25,6 +25,7 @@ def run_record(config: RunConfig, output: str, listing: Listing, featurized: Fea
     the `skipped` files (--skip-hidden) matched the glob but were not read."""
     counts = {
         "files": listing.count,
+        "unlabelled": listing.unlabelled,
         "rows_written": featurized.rows,
         "errors": featurized.errors,
         "skipped": sum(listing.skipped.values()),

@@ -77,10 +77,11 @@ def test_every_file_is_one_row_and_the_sums_hold(hostile_run):
     assert sorted(paths) == sorted(f"file:{root}/{_shown(n)}" for n in GOOD + [
         b"Apple/gone.jpg", b"Apple/dangling.jpg", b"Apple/huge.jpg", b"root_file.jpg"])
     labels = {r["path"].removeprefix(f"file:{root}/"): r["label"] for r in features}
-    assert labels == {_shown(n): _shown(n.rsplit(b"/", 1)[0]) for n in GOOD}
+    assert labels == {_shown(n): _shown(n.rsplit(b"/", 1)[0]) for n in GOOD} | {
+        "root_file.jpg": ""}
     kinds = {r["path"].removeprefix(f"file:{root}/"): r["error_kind"] for r in errors}
     assert kinds == {"Apple/gone.jpg": "missing", "Apple/dangling.jpg": "missing",
-                     "Apple/huge.jpg": "file_too_large", "root_file.jpg": "no_label"}
+                     "Apple/huge.jpg": "file_too_large"}
     assert result.report["counts"]["links_not_followed"] == 1
 
 

@@ -129,6 +129,26 @@ def test_fitted_projects_new_images_into_the_training_basis(spark, trained, samp
     assert np.array_equal(read_fitted(str(trained / MODEL_DIR), S3Settings()).axes, model.axes)
 
 
+def test_a_flat_folder_of_new_photos_gets_the_training_basis_and_an_empty_label(
+        spark, trained, sample_dir, cache_dir, tmp_path, caplog):
+    flat = tmp_path / "new photos"  # no <Label>/ folders, as photos from a phone arrive
+    flat.mkdir()
+    for n, photo in enumerate(sorted((sample_dir / "Test").glob("*/*.jpg"))):
+        shutil.copy(photo, flat / f"IMG_{n:04d}.jpg")
+    out = tmp_path / "new"
+    with caplog.at_level("WARNING", logger="fruits_p8"):
+        result = pipeline.run(config(flat, out, cache_dir, k=None, fitted=str(trained)),
+                              spark=spark)
+    rows = by_path(out / "features")
+    assert len(rows) == result.rows == 9 and result.errors == 0
+    assert {r["label"] for r in rows.values()} == {""}
+    assert result.report["counts"]["unlabelled"] == 9
+    model = read_fitted(str(trained), S3Settings())
+    features = np.array([r["features"] for r in rows.values()])
+    assert np.allclose([r["pca"] for r in rows.values()], model.project(features), atol=1e-5)
+    assert "the input has no <Label> folders" in caplog.text
+
+
 def test_a_model_fitted_on_other_features_is_refused(spark, trained, sample_dir, cache_dir,
                                                      tmp_path):
     base = config(sample_dir / "Test", tmp_path / "x", cache_dir, k=None, fitted=str(trained))

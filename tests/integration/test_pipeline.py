@@ -197,8 +197,8 @@ def test_every_file_is_accounted_for(spark, sample_dir, cache_dir, tmp_path):
     assert result.files == 15 + len(odd) + 2 == len(rows) + len(errors)
     assert {name: e["error_kind"] for name, e in errors.items()} == {
         "Banana/truncated_100.jpg": "corrupt", "Banana/zero_100.jpg": "empty",
-        "Banana/text_100.jpg": "not_an_image", "Banana/huge_100.jpg": "too_large",
-        "loose_100.jpg": "no_label"}
+        "Banana/text_100.jpg": "not_an_image", "Banana/huge_100.jpg": "too_large"}
+    assert rows["loose_100.jpg"]["label"] == "" and result.report["counts"]["unlabelled"] == 1
     assert errors["Banana/zero_100.jpg"]["length"] == 0
     for name in ("png_100.jpg", "gif_100.jpg", "webp_100.jpg", "grey_100.jpg", "rgba_100.jpg",
                  "cmyk_100.jpg", "deep_100.jpg"):
@@ -208,7 +208,7 @@ def test_every_file_is_accounted_for(spark, sample_dir, cache_dir, tmp_path):
     assert result.report["counts"]["files"] == result.rows + result.errors
     dup = result.report["duplicates"]  # the same bytes as Banana/0_100.jpg, three times
     assert dup["files"] == 3 and dup["groups"] == 1 and dup["groups_across_labels"] == 1
-    assert dup["examples"][0]["labels"] == ["Banana", "Pomme à cidre"]
+    assert dup["examples"][0]["labels"] == ["", "Banana", "Pomme à cidre"]
 
 
 @pytest.mark.parametrize("limit", [None, 3])

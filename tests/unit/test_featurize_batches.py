@@ -102,12 +102,12 @@ def test_small_images_go_in_at_their_own_shape_one_shape_per_call():
 
 def test_a_row_the_listing_or_reader_marked_is_an_error_row_and_skips_the_cnn():
     batch = record([jpeg((1, 2, 3)), jpeg((4, 5, 6))])
-    batch = batch.append_column("read_error", pa.array([None, "no_label"], pa.string()))
-    batch = batch.append_column("read_detail", pa.array([None, "no folder"], pa.string()))
+    batch = batch.append_column("read_error", pa.array([None, "changed"], pa.string()))
+    batch = batch.append_column("read_detail", pa.array([None, "size changed"], pa.string()))
     calls, stats = [], BatchStats()
     out = list(featurize_batches([batch], fake_cnn(calls), SIZE, 8, DIM, stats))[0]
-    assert out.column("error_kind").to_pylist() == [None, "no_label"]
-    assert out.column("error").to_pylist()[1] == "no folder"
+    assert out.column("error_kind").to_pylist() == [None, "changed"]
+    assert out.column("error").to_pylist()[1] == "size changed"
     assert "read_error" not in out.schema.names and "read_detail" not in out.schema.names
     assert stats.images == 1 and stats.errors == 1
 

@@ -86,12 +86,13 @@ def test_symlink_loops_end_the_walk_and_list_no_file_twice(tmp_path):
     assert listing.count == 20 and listing.links_not_followed == 3
 
 
-def test_a_file_directly_under_the_root_has_no_label_folder(tmp_path):
+def test_a_file_directly_under_the_root_is_read_with_an_empty_label(tmp_path):
     _write(os.fsencode(tmp_path / "loose.jpg"))
     _write(os.fsencode(tmp_path / "Kiwi" / "k.jpg"))
-    problems = {f.path.rsplit("/", 1)[1]: (f.label, f.problem)
-                for f in list_local(str(tmp_path), "*.jpg").files}
-    assert problems == {"loose.jpg": (None, "no_label"), "k.jpg": ("Kiwi", None)}
+    listing = list_local(str(tmp_path), "*.jpg")
+    problems = {f.path.rsplit("/", 1)[1]: (f.label, f.problem) for f in listing.files}
+    assert problems == {"loose.jpg": ("", None), "k.jpg": ("Kiwi", None)}
+    assert listing.unlabelled == 1
 
 
 def test_links_to_files_are_followed_and_dangling_ones_are_errors(tmp_path):
@@ -143,7 +144,7 @@ def test_s3_keys_are_labelled_below_the_prefix_and_hidden_ones_count():
     listing = list_s3("s3", "b", "My Fruits", objects, "*.jpg")
     assert {f.path: f.label for f in listing.files} == {
         "s3://b/My Fruits/Apple/_a.jpg": "Apple", "s3://b/My Fruits/Apple/.b.jpg": "Apple",
-        "s3://b/My Fruits/c.jpg": None, "s3://b/My Fruits/x\ny/d.jpg": "x\ny"}
+        "s3://b/My Fruits/c.jpg": "", "s3://b/My Fruits/x\ny/d.jpg": "x\ny"}
     assert list_s3("s3", "b", "My Fruits", objects, "*.jpg", skip_hidden=True).skipped == \
         {"hidden": 1}
 
