@@ -5,6 +5,8 @@ The public API, flat (each name's docstring has a runnable example):
 - `run(RunConfig(...), spark)`: the whole job, folder -> Parquet + model/ + run.json;
 - `read_fitted(output)`: the standardise + PCA a run fitted (a `PcaBasis`), to apply
   elsewhere;
+- `train(spark, output, classifier)`, `evaluate(spark, classifier, output)`: a logistic
+  regression on a run's features, and its accuracy on another run's;
 - Spark ML stages for `pyspark.ml.Pipeline`: `ImageFeaturizer`, `PcaReducer`
   (-> `PcaReducerModel`);
 - `read_images(spark, folder)`, `label_from_path(path)`, `build_session(...)`,
@@ -33,6 +35,8 @@ _HOMES = {
     "read_images": "fruits_p8.io.images",
     "label_from_path": "fruits_p8.io.paths",
     "build_session": "fruits_p8.spark",
+    "train": "fruits_p8.classify.train",
+    "evaluate": "fruits_p8.classify.evaluate",
 }
 __all__ = ["__version__", *_HOMES]
 

@@ -1,4 +1,4 @@
-"""Command line: `fruits-p8 run|report|sample|upload|ls|emr|models`, its commands in
+"""Command line: `fruits-p8 run|train|evaluate|report|sample|upload|ls|emr|models`, its commands in
 fruits_p8/commands/ by group. Whatever a command raises ends in one line on stderr and an exit
 code (fruits_p8.boundary); the full trace, and all that Spark, the JVM and the libraries print,
 go to the command's log (fruits_p8.run_log)."""
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fruits_p8 import __version__
 from fruits_p8.boundary import Failure, Where, describe, interrupted
-from fruits_p8.commands import emr, s3
+from fruits_p8.commands import classify, emr, s3
 from fruits_p8.commands import run as run_commands
 from fruits_p8.commands.common import Formatter
 from fruits_p8.commands.run import EMBEDDED_SAMPLE, run_config, summary
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="how much to log")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run_commands.add_commands(sub)
+    classify.add_commands(sub)
     s3.add_commands(sub)
     emr.add_commands(sub)
     run_commands.add_models_command(sub)

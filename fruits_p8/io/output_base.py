@@ -254,6 +254,12 @@ class Output:
             return None
         return json_or_none(self._read(self.uri, RUN_JSON))
 
+    def read_file(self, name: str) -> bytes | None:
+        """A top-level file of the finished output (None when unfinished or absent)."""
+        if self.state() != "finished":
+            return None
+        return self._read(self.uri, name)
+
     def read_folder(self, folder: str) -> dict[str, bytes] | None:
         """The files under `folder` of the finished output (relative to it -> bytes); None
         when the output is not finished or has no such folder."""

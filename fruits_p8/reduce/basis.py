@@ -8,6 +8,7 @@ picklable): `projection()` applies it to Arrow batches in the tasks, and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, fields, replace
@@ -126,6 +127,14 @@ class PcaBasis:
     def scale(self) -> np.ndarray:
         """1/std, and 0 for a constant feature (as Spark ML's StandardScaler: it scales to 0)."""
         return np.divide(1.0, self.std, out=np.zeros_like(self.std), where=self.std != 0)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of the fitted numbers: features share a basis when it is equal."""
+        digest = hashlib.sha256()
+        for values in (self.mean, self.std, self.axes):
+            digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        return digest.hexdigest()[:16]
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """(n, d) features -> (n, k) components: ((x - mean) * scale) @ axes in float64,

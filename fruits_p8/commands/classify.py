@@ -1,0 +1,100 @@
+"""`fruits-p8 train` and `evaluate`: a classifier on a run's features, and its score."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from fruits_p8.commands.common import Formatter, add_s3_options, s3_settings, session
+from fruits_p8.config import default_cache_dir
+from fruits_p8.errors import OutputExistsError
+
+ON_HELP = ("the column the classifier reads: pca (the scaler + PCA of the output's fitted "
+           "basis: evaluate and apply it to outputs made with `run --fitted`) or features "
+           "(the CNN's own)")
+
+
+def add_commands(sub) -> None:
+    """train and evaluate."""
+    train = sub.add_parser(
+        "train", formatter_class=Formatter,
+        help="train a classifier (logistic regression) on a run's features",
+        description="Fit a multinomial logistic regression (Spark ML) on the labelled images "
+        "of a finished run output. Its L2 regularisation is chosen on a validation split by "
+        "video blocks (Fruits 360 names are frames of a video: runs of consecutive frames "
+        "go to one side, so near-copies never score each other), then it is refitted on all "
+        "the images. Writes CLASSIFIER/classifier (a Spark ML PipelineModel: regression, "
+        "then the label names) and CLASSIFIER/classifier.json (classes, counts, validation "
+        "accuracy, the features it expects).")
+    train.add_argument("features", metavar="FEATURES_OUTPUT",
+                       help="a finished `fruits-p8 run` output (path or s3://)")
+    train.add_argument("--output", required=True, metavar="CLASSIFIER",
+                       help="where the classifier goes (a new folder, path or s3://)")
+    train.add_argument("--on", default="pca", choices=["pca", "features"], help=ON_HELP)
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace a classifier fruits_p8 wrote there")
+    train.add_argument("--master", default=None, help="Spark master [default: local[*,4]]")
+    add_s3_options(train)
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", formatter_class=Formatter,
+        help="score a classifier on a run's features: accuracy, per label, confusions",
+        description="Apply CLASSIFIER to the labelled images of FEATURES_OUTPUT (made with "
+        "the same backbone, weights and precision; for --on pca, with the training output's "
+        "fitted basis: `run --fitted TRAINING_OUTPUT`) and print the accuracy, the labels "
+        "below 100 % and the most confused pairs.")
+    evaluate.add_argument("classifier", metavar="CLASSIFIER", help="what `train` wrote")
+    evaluate.add_argument("features", metavar="FEATURES_OUTPUT",
+                          help="a finished `fruits-p8 run` output (path or s3://)")
+    evaluate.add_argument("--json", default=None, metavar="FILE",
+                          help="also write every figure as JSON to FILE (a new file)")
+    evaluate.add_argument("--master", default=None, help="Spark master [default: local[*,4]]")
+    add_s3_options(evaluate)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fruits_p8.classify.train import train
+
+    with session(args, args.master, default_cache_dir(os.environ)) as spark:
+        card = train(spark, args.features, args.output, args.on, overwrite=args.overwrite,
+                     settings=s3_settings(args))
+    print(f"  classifier {args.output}  ({len(card.classes)} labels, "
+          f"{sum(card.training_counts.values())} images, on {card.on}, regParam "
+          f"{card.reg_param:g})\n  validation {card.validation['accuracy']:.4f} on "
+          f"{card.validation['images']} images (video blocks)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fruits_p8.classify.evaluate import evaluate
+
+    target = Path(args.json) if args.json else None
+    if target is not None and (target.exists() or target.is_symlink()):
+        raise OutputExistsError(f"{target} exists: give --json a new file name")
+    with session(args, args.master, default_cache_dir(os.environ)) as spark:
+        scores = evaluate(spark, args.classifier, args.features, s3_settings(args))
+    if target is not None:
+        target.write_text(json.dumps(scores, indent=2) + "\n")
+    print(render(scores))
+    return 0
+
+
+def render(scores: dict) -> str:
+    """The evaluation as a few readable lines."""
+    below = {k: v for k, v in scores["per_label"].items() if v["accuracy"] < 1}
+    lines = [f"  accuracy   {scores['accuracy']:.4f} on {scores['images']} images "
+             f"({scores['on']}); {len(scores['per_label']) - len(below)} of "
+             f"{len(scores['per_label'])} labels at 100 %"]
+    for label, figures in sorted(below.items(), key=lambda i: i[1]["accuracy"]):
+        lines.append(f"  {figures['accuracy']:.3f}      {label} ({figures['images']} images)")
+    for pair in scores["confused"]:
+        lines.append(f"  confused   {pair['label']} -> {pair['predicted']}: "
+                     f"{pair['images']} images")
+    if scores["unknown_labels"]:
+        lines.append("  unknown    labels the classifier never saw: "
+                     + ", ".join(scores["unknown_labels"]))
+    return "\n".join(lines)
