@@ -17,7 +17,6 @@ Prints accuracy on raw features and on a scaler + PCA (k) fitted on the training
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -27,15 +26,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fruits_p8.classify.blocks import video_frame  # noqa: E402
 from fruits_p8.report.quality import accuracy, reduce_on_train  # noqa: E402
-
-_NAME = re.compile(r"(?:(r\d?)_)?(\d+)_100\.jpg")
-
-
-def video_frame(path: str) -> tuple[str, int] | None:
-    """(rotation sequence, frame) of a Fruits 360 file name; None for other names."""
-    match = _NAME.fullmatch(path.rsplit("/", 1)[-1])
-    return (match.group(1) or "", int(match.group(2))) if match else None
 
 
 def splits(paths: list[str], block: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
