@@ -114,16 +114,21 @@ def v2_role_note(iam, service_role: str, subnet_id: str | None) -> None:
                     "true (the cluster carries it)", service_role, subnet_id)
 
 
+def cluster_vcpus(request: dict, prices: dict) -> int:
+    """vCPUs of every node the request asks for: what counts against the EC2 quota."""
+    from fruits_p8.emr.sizing import instance_spec
+
+    return sum(instance_spec(prices, g["InstanceType"])["vcpu"] * g["InstanceCount"]
+               for g in request["Instances"]["InstanceGroups"])
+
+
 def preflight(clients: Callable[[str], object], request: dict, prices: dict, bucket: str,
               region: str) -> None:
     """Every check for a new cluster's request; `clients(service)` gives a boto3 client."""
     from fruits_p8.emr.runner import check_roles
-    from fruits_p8.emr.sizing import instance_spec
 
-    needed = sum(instance_spec(prices, g["InstanceType"])["vcpu"] * g["InstanceCount"]
-                 for g in request["Instances"]["InstanceGroups"])
     check_bucket(clients("s3"), bucket, region, request["JobFlowRole"])
-    check_vcpu_quota(clients("service-quotas"), needed, region)
+    check_vcpu_quota(clients("service-quotas"), cluster_vcpus(request, prices), region)
     iam = clients("iam")
     check_roles(iam, request["ServiceRole"], request["JobFlowRole"])
     v2_role_note(iam, request["ServiceRole"], request["Instances"].get("Ec2SubnetId"))
