@@ -172,6 +172,8 @@ def _aws(service: str, region: str):
 def cmd_emr_prepare(args: argparse.Namespace) -> int:
     from fruits_p8.emr import launch
 
+    if not args.bucket or "/" in args.bucket:
+        raise UsageError(f"--bucket takes a bucket name, got {args.bucket!r}")
     uri = launch.prepare(lambda service: _aws(service, args.region), args.bucket, args.prefix,
                          args.region)
     print(f"wheelhouse ready: {uri}/ (every later `emr run` of this closure installs from it)")
