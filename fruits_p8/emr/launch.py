@@ -174,6 +174,10 @@ def run(clients: Callable, settings: plan.EmrSettings, templates: plan.Templates
                 if settings.notebook else "it terminates by itself after its steps")
         print(f"cluster {cluster_id} requested ({request['ReleaseLabel']}, "
               f"{settings.region}); {ends}")
+        if settings.notebook:
+            from fruits_p8.emr.notebook import notebook_note
+
+            print(notebook_note(cost.per_hour, request["AutoTerminationPolicy"]["IdleTimeout"]))
     if not wait:
         print(f"follow it with: fruits-p8 emr status {cluster_id} --region {settings.region}")
         return 0

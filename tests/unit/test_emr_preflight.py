@@ -158,3 +158,17 @@ def test_the_vcpus_the_preflight_asks_for_follow_the_request():
     default = plan.build_run_job_flow(templates, plan.EmrSettings(
         bucket="b-1", input="s3://b-1/i", output="s3://b-1/o"), "r", "a")
     assert preflight.cluster_vcpus(default, templates.prices) == 12
+
+
+def test_a_notebook_cluster_reaches_emr_and_outlives_its_steps(aws, monkeypatch, capsys):
+    clients_with_quota(monkeypatch, aws)
+    assert main([*RUN, "--notebook", "--no-preflight"]) == 0
+    out = capsys.readouterr().out
+    emr = aws.client("emr")
+    cluster_id = emr.list_clusters()["Clusters"][0]["Id"]
+    cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+    assert {"JupyterEnterpriseGateway", "Livy"} <= {a["Name"] for a in cluster["Applications"]}
+    assert cluster["AutoTerminate"] is False  # it waits for the notebook after its steps
+    assert "waits for a notebook" in out and "notebook cluster:" in out and "/h while up" in out
+    assert main([*RUN, "--notebook", "--cluster-id", cluster_id]) == 2
+    assert "leave out --cluster-id" in capsys.readouterr().err
