@@ -42,6 +42,7 @@ MIN_RELEASE = (7, 1)
 # carrying it; harmless with the v1 role.
 MANAGED_POLICY_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
 DEFAULT_EXPECTED_IMAGES = 20_000  # about the Fruits 360 Test split (17,845 photos)
+PRICE_SECTIONS = {"instances", "ebs_gib_month", "throughput", "setup_minutes"}
 IDLE_TIMEOUT_S = (60, 604_800)  # AutoTerminationPolicy.IdleTimeout: AWS refuses the rest
 
 
@@ -106,7 +107,7 @@ class Templates:
 def load_templates(emr_dir: Path) -> Templates:
     """Read the EMR definitions in `emr_dir`."""
     try:
-        return Templates(
+        templates = Templates(
             cluster=json.loads((emr_dir / "cluster.json").read_text()),
             configurations=json.loads((emr_dir / "configurations.json").read_text()),
             steps=json.loads((emr_dir / "steps.json").read_text()),
@@ -117,6 +118,11 @@ def load_templates(emr_dir: Path) -> Templates:
         raise UsageError(f"EMR definitions missing: {exc.filename} (--emr-dir needs "
                          "cluster.json, configurations.json, steps.json, prices.json and "
                          "bootstrap.sh)") from None
+    missing = PRICE_SECTIONS - templates.prices.keys()
+    if missing:
+        raise UsageError(f"{emr_dir / 'prices.json'} lacks {', '.join(sorted(missing))}: "
+                         "copy them from the package's (fruits_p8/emr/definitions/)")
+    return templates
 
 
 def source_files(root: Path = REPO_ROOT) -> list[Path]:

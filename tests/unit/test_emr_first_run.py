@@ -229,3 +229,14 @@ def test_a_plain_cluster_has_no_notebook_applications(templates):
     request = plan.build_run_job_flow(templates, settings(), "r", "a")
     assert {a["Name"] for a in request["Applications"]} == {"Hadoop", "Spark"}
     assert not any(c["Classification"] == "livy-conf" for c in request["Configurations"])
+
+
+def test_definitions_of_an_older_version_are_one_line(tmp_path, capsys):
+    for item in plan.DEFINITIONS.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    prices = json.loads((tmp_path / "prices.json").read_text())
+    del prices["throughput"]
+    (tmp_path / "prices.json").write_text(json.dumps(prices))
+    assert main([*PLAN, "--emr-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lacks throughput" in err
