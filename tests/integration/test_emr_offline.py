@@ -195,6 +195,12 @@ def test_prepare_then_run_installs_with_no_index_from_what_prepare_uploaded(
     action = emr.list_bootstrap_actions(ClusterId=cluster)["BootstrapActions"][0]
     artifacts_uri, wheels_uri = action["Args"]
     assert wheels_uri == f"s3://fruits-bucket/{key}"
+    assert main(["emr", "run", "--bucket", "fruits-bucket", "--input", "s3://fruits-bucket/in",
+                 "--output", "s3://fruits-bucket/out", "--no-wait", "--no-preflight",
+                 "--no-wheelhouse"]) == 0
+    newest = next(c["Id"] for c in emr.list_clusters()["Clusters"] if c["Id"] != cluster)
+    assert emr.list_bootstrap_actions(ClusterId=newest)["BootstrapActions"][0]["Args"] == [
+        artifacts_uri]  # from PyPI, as asked
 
     fake_s3 = tmp_path / "s3"
     download_bucket(s3, "fruits-bucket", fake_s3)

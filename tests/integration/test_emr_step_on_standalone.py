@@ -92,3 +92,10 @@ def test_the_plans_step_runs_with_its_spark_settings_on_a_standalone_cluster(
     launched = [log.read_text() for logs in cluster.executor_logs().values() for log in logs]
     assert launched and all(f"-Xmx{heap}M" in text for text in launched), \
         "an executor ran without the plan's spark.executor.memory"
+
+    # the same step with a limit it cannot meet: `timeout` stops it (exit 124, a failed step)
+    hung = on_this_machine(args, cluster.url, run_py, sample_dir, tmp_path / "out-2")
+    hung[hung.index("30m")] = "3s"
+    stopped = subprocess.run(hung, capture_output=True, text=True, timeout=STEP_TIMEOUT_S,
+                             env=env, cwd=tmp_path)
+    assert stopped.returncode == 124, stopped.stderr[-2000:]
