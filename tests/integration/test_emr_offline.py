@@ -128,7 +128,8 @@ def test_the_wheelhouse_takes_every_wheel_the_cluster_can_install(find_links, tm
 STUBS = {
     # aws s3 cp --recursive --only-show-errors s3://BUCKET/KEY/ DEST/ from a local "bucket"
     "aws": 'echo "aws $*" >> "$CALLS"; src="${@: -2:1}"; dst="${@: -1}"\n'
-           'mkdir -p "$dst" && cp -r "$FAKE_S3/${src#s3://}/." "$dst"\n',
+           'mkdir -p "$dst"; [ ! -d "$FAKE_S3/${src#s3://}" ] && exit 0  # empty: copies none\n'
+           'cp -r "$FAKE_S3/${src#s3://}/." "$dst"\n',
     "sudo": 'echo "sudo $*" >> "$CALLS"\nexec "$@"\n',
     "dnf": 'echo "dnf $*" >> "$CALLS"\nexit 1\n',  # no package repository reachable
 }
@@ -226,8 +227,11 @@ def test_prepare_then_run_installs_with_no_index_from_what_prepare_uploaded(
     assert again.returncode == 0 and "already installed" in again.stdout
     assert node.calls.read_text() == ""  # a no-op: nothing copied, nothing installed
 
-    # the same artifacts without the wheelhouse need the index, which is unreachable here
+    # a wheelhouse never prepared (the plan's request copied by hand) says what to run
     fresh = Node(tmp_path / "other", fake_s3)
+    unprepared = fresh.bootstrap(artifacts_uri, "s3://fruits-bucket/fruits_p8/wheelhouse/none")
+    assert unprepared.returncode != 0 and "fruits-p8 emr prepare" in unprepared.stderr
+    # the same artifacts without the wheelhouse need the index, which is unreachable here
     failed = fresh.bootstrap(artifacts_uri)
     assert failed.returncode != 0 and "fruits_p8 bootstrap FAILED" in failed.stderr
     assert not list(fresh.home.glob(".installed-*"))

@@ -36,6 +36,11 @@ sudo chown "$(id -u):$(id -g)" "$HOME_DIR"
 aws s3 cp --recursive --only-show-errors "$ARTIFACTS/" "$HOME_DIR/artifacts/"
 if [[ -n "$WHEELHOUSE" ]]; then
   aws s3 cp --recursive --only-show-errors "$WHEELHOUSE/" "$HOME_DIR/wheelhouse/"
+  if [[ ! -f "$HOME_DIR/wheelhouse/requirements.lock" ]]; then
+    echo "fruits_p8 bootstrap FAILED: no complete wheelhouse at $WHEELHOUSE (run" \
+         "\`fruits-p8 emr prepare\` for this version first)" >&2
+    exit 1
+  fi
 fi
 if sudo mkdir -p "$SCRATCH"; then
   sudo chown "$(id -u):$(id -g)" "$SCRATCH"
