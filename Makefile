@@ -60,6 +60,10 @@ lint: $(STAMP) ## ruff over the package, tests, scripts and notebooks
 bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS="--images 2000" or "--input DIR"
 	$(BIN)/python scripts/bench.py $(ARGS)
 
+.PHONY: emr-prepare
+emr-prepare: $(STAMP) ## upload the pinned wheels for EMR's nodes once (later runs skip PyPI); ARGS="--bucket B"
+	$(BIN)/fruits-p8 emr prepare $(ARGS)
+
 emr-plan: $(STAMP) ## print the EMR requests and cost, no AWS call; ARGS="--bucket B --input s3://.. --output s3://.."
 	$(BIN)/fruits-p8 emr plan $(ARGS)
 

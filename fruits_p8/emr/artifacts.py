@@ -1,5 +1,5 @@
-"""What goes to the cluster: the project wheel, the pins, the bootstrap, the entry point, and
-optionally a wheelhouse for clusters without internet access."""
+"""What goes to the cluster: the project wheel, the pins, the bootstrap, the entry point; and
+how a wheelhouse for EMR's nodes is downloaded (fruits_p8.emr.wheelhouse keeps it)."""
 
 from __future__ import annotations
 
@@ -167,8 +167,7 @@ def build_wheelhouse(dest: Path, requirements_text: str, constraints_text: bytes
     return sorted(dest.glob("*.whl"))
 
 
-def collect(bootstrap: str, weights_file: Path | None = None,
-            wheelhouse: list[Path] | None = None, root: Path = REPO_ROOT
+def collect(bootstrap: str, weights_file: Path | None = None, root: Path = REPO_ROOT
             ) -> dict[str, bytes | Path]:
     """Every artifact by its name under the artifacts prefix (large ones as paths)."""
     wheel_name, wheel = project_wheel(root)
@@ -181,7 +180,5 @@ def collect(bootstrap: str, weights_file: Path | None = None,
     }
     if weights_file is not None:
         files[f"weights/{weights_file.name}"] = weights_file.read_bytes()
-    for path in wheelhouse or []:
-        files[f"wheelhouse/{path.name}"] = path
     return files
 

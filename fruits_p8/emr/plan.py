@@ -12,7 +12,6 @@ import copy
 import hashlib
 import itertools
 import json
-import math
 import re
 import shlex
 import string
@@ -20,6 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fruits_p8 import __version__
+from fruits_p8.emr.notebook import add_notebook
+from fruits_p8.emr.sizing import (
+    executor_sizing,
+    images_per_hour,
+    instance_spec,
+    step_timeout_minutes,
+    yarn_site,
+)
 from fruits_p8.errors import UsageError
 from fruits_p8.io.paths import Location
 from fruits_p8.schema import DEFAULT_REGION
@@ -31,15 +38,12 @@ PLACEHOLDER = "${"
 # Amazon Linux 2023 with Python 3.11 and dnf: where the pinned manylinux wheels install.
 MIN_RELEASE = (7, 1)
 
-# Executor sizing. Measured here (TF 2.21, EfficientNet-Lite0, batches of 64 fed by Arrow
-# batches of image bytes): a Python worker peaks at ~1.46 GiB resident, ~3.7 GB of address
-# space. spark.executor.pyspark.memory stays unset: PySpark enforces it per worker as an
-# address-space limit (RLIMIT_AS), under which TensorFlow crashes (a segfault at 2 GiB here);
-# the workers' share goes into memoryOverhead, which YARN checks against resident memory.
-PYTHON_WORKER_MB = 1792
-JVM_OFF_HEAP_MB = 512
-EXECUTOR_HEAP_MB = 2048  # holds the persisted features: ~5 KB per image
-AM_RESERVE_MB = 1024  # the client-mode application master (512m + 384m) lands on a core node
+# The managed-policy tag: AmazonEMRServicePolicy_v2 (EMR_DefaultRole_V2) acts only on resources
+# carrying it; harmless with the v1 role.
+MANAGED_POLICY_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
+DEFAULT_EXPECTED_IMAGES = 20_000  # about the Fruits 360 Test split (17,845 photos)
+PRICE_SECTIONS = {"instances", "ebs_gib_month", "throughput", "setup_minutes"}
+IDLE_TIMEOUT_S = (60, 604_800)  # AutoTerminationPolicy.IdleTimeout: AWS refuses the rest
 
 
 def default_emr_dir() -> Path:
@@ -68,6 +72,10 @@ class EmrSettings:
     log_uri: str | None = None
     run_args: tuple[str, ...] = ()
     weights_file: str | None = None
+    expected_images: int = DEFAULT_EXPECTED_IMAGES
+    step_timeout_min: int | None = None
+    wheelhouse_uri: str | None = None  # a wheelhouse `emr prepare` made: installs offline
+    notebook: bool = False
 
     def __post_init__(self) -> None:
         if not self.bucket or "/" in self.bucket:
@@ -81,6 +89,10 @@ class EmrSettings:
             object.__setattr__(self, name, replace(location, scheme="s3").text())
         if self.core_count is not None and self.core_count < 1:
             raise UsageError("--core-count must be at least 1")
+        if self.idle_timeout_s is not None and not (
+                IDLE_TIMEOUT_S[0] <= self.idle_timeout_s <= IDLE_TIMEOUT_S[1]):
+            raise UsageError(f"--idle-timeout must be {IDLE_TIMEOUT_S[0]}-{IDLE_TIMEOUT_S[1]} "
+                             f"seconds (AWS's range), got {self.idle_timeout_s}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,7 @@ class Templates:
 def load_templates(emr_dir: Path) -> Templates:
     """Read the EMR definitions in `emr_dir`."""
     try:
-        return Templates(
+        templates = Templates(
             cluster=json.loads((emr_dir / "cluster.json").read_text()),
             configurations=json.loads((emr_dir / "configurations.json").read_text()),
             steps=json.loads((emr_dir / "steps.json").read_text()),
@@ -106,6 +118,11 @@ def load_templates(emr_dir: Path) -> Templates:
         raise UsageError(f"EMR definitions missing: {exc.filename} (--emr-dir needs "
                          "cluster.json, configurations.json, steps.json, prices.json and "
                          "bootstrap.sh)") from None
+    missing = PRICE_SECTIONS - templates.prices.keys()
+    if missing:
+        raise UsageError(f"{emr_dir / 'prices.json'} lacks {', '.join(sorted(missing))}: "
+                         "copy them from the package's (fruits_p8/emr/definitions/)")
+    return templates
 
 
 def source_files(root: Path = REPO_ROOT) -> list[Path]:
@@ -157,51 +174,53 @@ def _unfilled(value, path: str = "") -> list[str]:
     return []
 
 
-def instance_spec(prices: dict, instance_type: str) -> dict:
-    """Size, YARN memory and hourly prices of an instance type from prices.json."""
-    spec = prices["instances"].get(instance_type)
-    if spec is None:
-        raise UsageError(f"no price/size entry for {instance_type} in prices.json: "
-                         f"known: {', '.join(prices['instances'])}")
-    return spec
-
-
-def executor_sizing(vcpu: int, yarn_memory_mb: int, core_count: int,
-                    instance_type: str = "") -> dict[str, str]:
-    """One executor per core node, as large as YARN allows beside the application master: a
-    small heap, and an overhead holding the JVM's off-heap and one Python worker (TensorFlow
-    and its model) per concurrent task. Where every vCPU's worker does not fit, tasks take
-    several CPUs each (spark.task.cpus), so fewer workers run, each with more threads."""
-    overhead = yarn_memory_mb - AM_RESERVE_MB - EXECUTOR_HEAP_MB
-    workers = min(vcpu, (overhead - JVM_OFF_HEAP_MB) // PYTHON_WORKER_MB)
-    if workers < 1:
-        raise UsageError(f"{instance_type or 'this instance type'} gives YARN {yarn_memory_mb} "
-                         f"MB per node: too little for one Python worker ({PYTHON_WORKER_MB} "
-                         "MB) beside the executor; choose a larger instance type")
-    return {
-        "spark.executor.instances": str(core_count),
-        "spark.executor.cores": str(vcpu),
-        "spark.task.cpus": str(math.ceil(vcpu / workers)),
-        "spark.executor.memory": f"{EXECUTOR_HEAP_MB}m",
-        "spark.executor.memoryOverhead": f"{overhead}m",
-    }
+def asks_bfloat16(run_args: tuple[str, ...]) -> bool:
+    return "--precision=bfloat16" in run_args or ("--precision", "bfloat16") in set(
+        itertools.pairwise(run_args))
 
 
 def bfloat16_warning(run_args: tuple[str, ...], core_type: str, prices: dict) -> str | None:
     """A warning when the run asks for bfloat16 on core nodes (where the CNN runs) whose CPUs
     emulate it: slower than float32 there."""
-    asked = "--precision=bfloat16" in run_args or ("--precision", "bfloat16") in set(
-        itertools.pairwise(run_args))
-    if asked and not instance_spec(prices, core_type).get("native_bfloat16", False):
+    if asks_bfloat16(run_args) and not instance_spec(prices, core_type).get(
+            "native_bfloat16", False):
         return (f"--precision bfloat16: {core_type} core nodes have no AVX512-BF16 or AMX, so "
                 "bfloat16 is emulated there and slower than float32")
     return None
 
 
-def mapping(settings: EmrSettings, run_id: str, artifacts: str) -> dict[str, str]:
+def core_nodes(templates: Templates, settings: EmrSettings) -> tuple[str, int]:
+    """Instance type and count of the core nodes (where the executors run)."""
+    core = next(g for g in templates.cluster["Instances"]["InstanceGroups"]
+                if g["InstanceRole"] == "CORE")
+    return (settings.core_instance_type or settings.instance_type or core["InstanceType"],
+            settings.core_count or core["InstanceCount"])
+
+
+def expected_minutes(templates: Templates, settings: EmrSettings) -> tuple[float, float]:
+    """Minutes before the step starts (provisioning and bootstrap: faster from a prepared
+    wheelhouse) and minutes of the step (the expected images at the measured rate, plus
+    Spark's start)."""
+    setup = templates.prices["setup_minutes"]
+    before = setup["wheelhouse" if settings.wheelhouse_uri else "index"]
+    core_type, count = core_nodes(templates, settings)
+    rate = images_per_hour(templates.prices, core_type, count,
+                           asks_bfloat16(settings.run_args))
+    return before, setup["step_start"] + 60 * settings.expected_images / rate
+
+
+def step_timeout(templates: Templates, settings: EmrSettings) -> int:
+    """Minutes after which the step is stopped: --step-timeout, else from the input's size."""
+    if settings.step_timeout_min:
+        return settings.step_timeout_min
+    return step_timeout_minutes(expected_minutes(templates, settings)[1])
+
+
+def mapping(settings: EmrSettings, run_id: str, artifacts: str,
+            timeout_min: int = 0) -> dict[str, str]:
     return {"RUN_ID": run_id, "BUCKET": settings.bucket, "PREFIX": settings.prefix.strip("/"),
             "ARTIFACTS": artifacts, "INPUT": settings.input, "OUTPUT": settings.output,
-            "REGION": settings.region}
+            "REGION": settings.region, "STEP_TIMEOUT": f"{timeout_min}m"}
 
 
 def artifacts_uri(settings: EmrSettings, artifacts: str) -> str:
@@ -219,7 +238,8 @@ def build_steps(templates: Templates, settings: EmrSettings, run_id: str,
     """The step list: the run step gets the user's extra `fruits-p8 run` arguments, and a
     local weights file as its S3 copy among the artifacts (read by the driver). Steps
     `added` to a running cluster CONTINUE on failure: that cluster is not this run's."""
-    steps = _substitute(copy.deepcopy(templates.steps), mapping(settings, run_id, artifacts))
+    steps = _substitute(copy.deepcopy(templates.steps), mapping(
+        settings, run_id, artifacts, step_timeout(templates, settings)))
     extra = list(settings.run_args)
     if settings.weights_file:
         extra += ["--weights", f"{artifacts_uri(settings, artifacts)}/weights/"
@@ -259,6 +279,11 @@ def build_run_job_flow(templates: Templates, settings: EmrSettings, run_id: str,
         request["AutoTerminationPolicy"] = {"IdleTimeout": settings.idle_timeout_s}
     if settings.log_uri:
         request["LogUri"] = settings.log_uri
+    if MANAGED_POLICY_TAG not in request.setdefault("Tags", []):
+        request["Tags"].append(MANAGED_POLICY_TAG)
+    if settings.wheelhouse_uri:
+        request["BootstrapActions"][0]["ScriptBootstrapAction"]["Args"].append(
+            settings.wheelhouse_uri)
 
     configurations = copy.deepcopy(templates.configurations)
     core = groups["CORE"]
@@ -267,7 +292,10 @@ def build_run_job_flow(templates: Templates, settings: EmrSettings, run_id: str,
     defaults["Properties"].update(executor_sizing(
         spec["vcpu"], spec["yarn_memory_mb"], core["InstanceCount"], core["InstanceType"]))
     defaults["Properties"].update(OUTPUT_SETTINGS)
+    configurations.append(yarn_site(spec["yarn_memory_mb"]))
     request["Configurations"] = configurations
+    if settings.notebook:
+        add_notebook(request)
     request["Steps"] = build_steps(templates, settings, run_id, artifacts)
     _require_filled(request, "cluster.json")
     return request
@@ -311,7 +339,9 @@ def aws_cli_command(request: dict) -> str:
         "--bootstrap-actions", json.dumps(boots, separators=(",", ":")),
         "--configurations", json.dumps(request["Configurations"], separators=(",", ":")),
         "--steps", json.dumps(steps, separators=(",", ":")),
-        "--auto-terminate",
+        "--tags", *[f"{t['Key']}={t['Value']}" for t in request.get("Tags", [])],
+        "--no-auto-terminate" if request["Instances"]["KeepJobFlowAliveWhenNoSteps"]
+        else "--auto-terminate",
     ]
     if "EbsRootVolumeSize" in request:
         parts += ["--ebs-root-volume-size", str(request["EbsRootVolumeSize"])]

@@ -38,8 +38,8 @@ def aws_error(exc: Exception, doing: str) -> EmrError:
     if isinstance(exc, NoCredentialsError):
         return EmrError(f"{doing}: no AWS credentials found (AWS_PROFILE, or "
                         "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
-    if not isinstance(exc, ClientError):
-        return EmrError(f"{doing}: {exc}")
+    if not isinstance(exc, ClientError):  # ParamValidationError spans lines: one line here
+        return EmrError(f"{doing}: {' '.join(str(exc).split())}")
     error = exc.response.get("Error", {})
     code, message = error.get("Code", ""), error.get("Message", "")
     hints = []
@@ -83,6 +83,8 @@ def check_roles(iam, service_role: str, instance_profile: str) -> None:
             if code == "NoSuchEntity":
                 raise EmrError(f"the EMR {what} does not exist: {ROLE_HINT}") from None
             log.warning("could not check the EMR %s (%s); going on", what, code)
+        except Exception as exc:  # no credentials, no network: not a storage problem
+            raise aws_error(exc, f"checking the EMR {what} in IAM") from None
 
 
 def upload_artifacts(s3, bucket: str, prefix: str, files: Mapping[str, bytes | Path]) -> str:
@@ -224,11 +226,9 @@ def explain_failure(outcome: Outcome) -> EmrError:
 
 def start_cluster(emr, request: dict) -> tuple[str, list[str]]:
     """RunJobFlow with the steps; returns the cluster id and step ids."""
-    from botocore.exceptions import ClientError
-
     try:
         cluster_id = emr.run_job_flow(**request)["JobFlowId"]
-    except ClientError as exc:
+    except Exception as exc:  # refused, invalid, no credentials: each one line
         raise aws_error(exc, "EMR refused the cluster") from None
     steps = emr.list_steps(ClusterId=cluster_id)["Steps"]
     return cluster_id, [s["Id"] for s in reversed(steps)]

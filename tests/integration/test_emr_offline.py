@@ -1,17 +1,19 @@
 """EMR without a cluster: the package outside its clone, the wheelhouse, the bootstrap script.
 
 pip runs here for real, offline: a wheelhouse from a folder of small wheels made on the spot,
-and bootstrap.sh in a sandbox (stand-ins for `aws`, `sudo` and `dnf`, a fresh venv without
-pip, an unreachable package index).
+`emr prepare` and `emr run` against moto, and bootstrap.sh on what they uploaded in a sandbox
+(stand-ins for `aws`, `sudo` and `dnf`, the node's Python a fresh venv without pip, an
+unreachable package index).
 """
 
 from __future__ import annotations
 
+import ensurepip
 import json
 import os
+import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 from botocore.session import get_session
 from botocore.validate import validate_parameters
 
-from fruits_p8.emr import artifacts, plan
+from fruits_p8.emr import artifacts, plan, wheelhouse
 from fruits_p8.errors import EnvironmentProblem
 from tests.support.wheels import make_wheel
 
@@ -123,91 +125,165 @@ def test_the_wheelhouse_takes_every_wheel_the_cluster_can_install(find_links, tm
             artifacts.build_wheelhouse(tmp_path / refused, f"{refused}\n", b"")
 
 
-def shadow_site(tmp_path: Path) -> Path:
-    """This environment's packages without pip and fruits_p8, as links in one folder."""
-    real = Path(sysconfig.get_paths()["purelib"])
-    shadow = tmp_path / "shadow"
-    shadow.mkdir()
-    for entry in real.iterdir():
-        if entry.suffix == ".pth" or entry.name.lower().startswith(
-                ("pip", "fruits_p8", "__editable__", "_distutils_hack")):
-            continue
-        (shadow / entry.name).symlink_to(entry)
-    return shadow
-
-
 STUBS = {
     # aws s3 cp --recursive --only-show-errors s3://BUCKET/KEY/ DEST/ from a local "bucket"
-    "aws": 'src="${@: -2:1}"; dst="${@: -1}"\n'
-           'mkdir -p "$dst" && cp -r "$FAKE_S3/${src#s3://}/." "$dst"\n',
-    "sudo": 'echo "$*" >> "$CALLS"\nexec "$@"\n',
+    "aws": 'echo "aws $*" >> "$CALLS"; src="${@: -2:1}"; dst="${@: -1}"\n'
+           'mkdir -p "$dst"; [ ! -d "$FAKE_S3/${src#s3://}" ] && exit 0  # empty: copies none\n'
+           'cp -r "$FAKE_S3/${src#s3://}/." "$dst"\n',
+    "sudo": 'echo "sudo $*" >> "$CALLS"\nexec "$@"\n',
     "dnf": 'echo "dnf $*" >> "$CALLS"\nexit 1\n',  # no package repository reachable
 }
+ENSUREPIP_PIP = next((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
+TINY_REQUIREMENTS = "fruits-p8-probe\n"  # the test's closure: one small wheel (and pip)
 
 
-def test_the_bootstrap_installs_offline_from_the_wheelhouse_and_brings_its_own_pip(
-        project_wheel, find_links, tmp_path):
+@pytest.fixture
+def aws_offline(monkeypatch):
+    """moto in this process, for `emr prepare` and `emr run`."""
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        session = boto3.session.Session(region_name="eu-west-3")
+        session.client("s3").create_bucket(
+            Bucket="fruits-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
+        yield session
+
+
+@pytest.fixture
+def tiny_closure(find_links, monkeypatch):
+    """`emr prepare` resolves a one-wheel closure (and the pip that ensurepip bundles) from
+    the test's own index: the real one is ~600 MB of TensorFlow."""
     make_wheel(find_links, "fruits-p8-probe")
-    bucket = tmp_path / "s3"
-    shipped = bucket / "bucket" / "fruits_p8" / "artifacts" / "0.1.0-test"
-    (shipped / "wheelhouse").mkdir(parents=True)
-    artifacts.build_wheelhouse(shipped / "wheelhouse", "fruits-p8-probe\n",
-                               artifacts.constraints())
-    (shipped / project_wheel.name).write_bytes(project_wheel.read_bytes())
-    (shipped / "requirements.txt").write_text("fruits-p8-probe\n")
-    (shipped / "constraints.txt").write_bytes(artifacts.constraints())
-    (shipped / "run.py").write_text(artifacts.RUN_PY)
-    without_wheelhouse = shipped.parent / "0.1.0-nowheels"
-    without_wheelhouse.mkdir()
-    for item in shipped.iterdir():
-        if item.is_file():
-            (without_wheelhouse / item.name).write_bytes(item.read_bytes())
-    (without_wheelhouse / "requirements.txt").write_text("fruits-p8-probe-two\n")
+    shutil.copy(ENSUREPIP_PIP, find_links)
+    pip_pin = "pip==" + ENSUREPIP_PIP.name.split("-")[1]
+    constraints = artifacts.constraints()
+    closure = wheelhouse.closure_id(TINY_REQUIREMENTS, constraints, pip_pin)
+    monkeypatch.setattr(wheelhouse, "current_closure",
+                        lambda: (TINY_REQUIREMENTS, constraints, pip_pin, closure))
+    return closure
 
-    venv = tmp_path / "node-python"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120)
-    node_site = Path(subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
-         "['purelib'])"], capture_output=True, text=True, check=True).stdout.strip())
-    (node_site / "shadow.pth").write_text(f"{shadow_site(tmp_path)}\n")
-    stubs = tmp_path / "bin"
-    stubs.mkdir()
-    for name, body in STUBS.items():
-        (stubs / name).write_text("#!/bin/bash\n" + body)
-        (stubs / name).chmod(0o755)
-    home, scratch, calls = tmp_path / "opt", tmp_path / "mnt-tmp", tmp_path / "calls.txt"
-    env = {**pip_env(), "PATH": f"{stubs}:{os.environ['PATH']}", "FAKE_S3": str(bucket),
-           "CALLS": str(calls), "FRUITS_P8_HOME": str(home),
-           "FRUITS_P8_PYTHON": str(venv / "bin" / "python"), "FRUITS_P8_SCRATCH": str(scratch),
-           "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    del env["PIP_NO_INDEX"]  # the script decides: --no-index only with a wheelhouse
-    script = plan.DEFINITIONS / "bootstrap.sh"
 
-    def bootstrap(artifacts_id: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(script), f"s3://bucket/fruits_p8/artifacts/"
-                               f"{artifacts_id}"], capture_output=True, text=True, env=env,
-                              timeout=600)
+def download_bucket(s3, bucket: str, dest: Path) -> None:
+    """Every object of the moto bucket as a file under dest/bucket/: the nodes' view of S3."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            path = dest / bucket / item["Key"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
 
-    done = bootstrap("0.1.0-test")
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "ready" in done.stdout
-    log = calls.read_text()
-    assert "dnf install -y -q python3.11-pip" in log  # pip was missing, dnf unreachable
-    assert "-m ensurepip" in log  # so the node's Python brought its own
-    installs = [line for line in log.splitlines() if "-m pip install" in line]
-    assert len(installs) == 2 and all(f"TMPDIR={scratch}" in line for line in installs)
-    probe = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import fruits_p8, fruits_p8_probe; print(fruits_p8.__file__)"],
+
+def test_prepare_then_run_installs_with_no_index_from_what_prepare_uploaded(
+        project_wheel, tiny_closure, aws_offline, monkeypatch, tmp_path, capsys):
+    from fruits_p8.cli import main
+
+    monkeypatch.setattr(artifacts, "project_wheel",
+                        lambda root=None: (project_wheel.name, project_wheel.read_bytes()))
+    monkeypatch.setattr(artifacts, "requirements", lambda root=None: TINY_REQUIREMENTS)
+    assert main(["emr", "prepare", "--bucket", "fruits-bucket"]) == 0
+    assert f"fruits_p8/wheelhouse/{tiny_closure}" in capsys.readouterr().out
+    s3 = aws_offline.client("s3")
+    key = f"fruits_p8/wheelhouse/{tiny_closure}"
+    lock = s3.get_object(Bucket="fruits-bucket", Key=f"{key}/{wheelhouse.LOCK}")["Body"].read()
+    pinned = {line.split("==")[0] for line in lock.decode().splitlines()}
+    assert pinned == {"fruits_p8_probe", "pip"} and b"--hash=sha256:" in lock
+
+    assert main(["emr", "run", "--bucket", "fruits-bucket", "--input", "s3://fruits-bucket/in",
+                 "--output", "s3://fruits-bucket/out", "--no-wait", "--no-preflight"]) == 0
+    emr = aws_offline.client("emr")
+    cluster = emr.list_clusters()["Clusters"][0]["Id"]
+    action = emr.list_bootstrap_actions(ClusterId=cluster)["BootstrapActions"][0]
+    artifacts_uri, wheels_uri = action["Args"]
+    assert wheels_uri == f"s3://fruits-bucket/{key}"
+    assert main(["emr", "run", "--bucket", "fruits-bucket", "--input", "s3://fruits-bucket/in",
+                 "--output", "s3://fruits-bucket/out", "--no-wait", "--no-preflight",
+                 "--no-wheelhouse"]) == 0
+    newest = next(c["Id"] for c in emr.list_clusters()["Clusters"] if c["Id"] != cluster)
+    assert emr.list_bootstrap_actions(ClusterId=newest)["BootstrapActions"][0]["Args"] == [
+        artifacts_uri]  # from PyPI, as asked
+
+    fake_s3 = tmp_path / "s3"
+    download_bucket(s3, "fruits-bucket", fake_s3)
+    node = Node(tmp_path, fake_s3)
+    done = node.bootstrap(artifacts_uri, wheels_uri)
+    assert done.returncode == 0, done.stderr[-3000:]
+    venv_python = node.home / "venv" / "bin" / "python"
+    assert f"ready in {node.home / 'venv'}" in done.stdout  # its own import check passed
+    probe = subprocess.run([str(venv_python), "-c", "import sys, fruits_p8, fruits_p8_probe, "
+                            "pip; print(sys.prefix, pip.__version__)"],
                            capture_output=True, text=True, cwd=tmp_path, env=pip_env())
-    assert probe.returncode == 0 and probe.stdout.startswith(str(node_site))
-    assert (home / "run.py").read_text() == artifacts.RUN_PY
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == [str(node.home / "venv"), ENSUREPIP_PIP.name.split("-")[1]]
+    calls = node.calls.read_text()
+    assert not [line for line in calls.splitlines() if "pip" in line and line.startswith("sudo")]
+    assert "dnf" not in calls  # nothing from a package repository either
+    installed = next((node.home / "venv").glob("lib/python*/site-packages/fruits_p8_probe"))
+    assert (installed / "__init__.py").stat().st_mode & 0o004  # YARN's users can read it
+    assert (node.home / "run.py").read_text() == artifacts.RUN_PY
 
-    calls.write_text("")
-    again = bootstrap("0.1.0-test")
+    node.calls.write_text("")
+    again = node.bootstrap(artifacts_uri, wheels_uri)
     assert again.returncode == 0 and "already installed" in again.stdout
-    assert calls.read_text() == ""
+    assert node.calls.read_text() == ""  # a no-op: nothing copied, nothing installed
 
-    failed = bootstrap("0.1.0-nowheels")  # a new requirement, no wheelhouse: needs the index
+    # a wheelhouse never prepared (the plan's request copied by hand) says what to run
+    fresh = Node(tmp_path / "other", fake_s3)
+    unprepared = fresh.bootstrap(artifacts_uri, "s3://fruits-bucket/fruits_p8/wheelhouse/none")
+    assert unprepared.returncode != 0 and "fruits-p8 emr prepare" in unprepared.stderr
+    # the same artifacts without the wheelhouse need the index, which is unreachable here
+    failed = fresh.bootstrap(artifacts_uri)
     assert failed.returncode != 0 and "fruits_p8 bootstrap FAILED" in failed.stderr
-    assert not (home / ".installed-0.1.0-nowheels").exists()
+    assert not list(fresh.home.glob(".installed-*"))
+
+
+def test_a_wheel_that_does_not_match_the_lock_stops_the_bootstrap(
+        project_wheel, tiny_closure, find_links, tmp_path):
+    fake_s3 = tmp_path / "s3"
+    shipped = fake_s3 / "bucket" / "artifacts" / "0.1.0-test"
+    shipped.mkdir(parents=True)
+    (shipped / project_wheel.name).write_bytes(project_wheel.read_bytes())
+    (shipped / "requirements.txt").write_text(TINY_REQUIREMENTS)
+    (shipped / "run.py").write_text(artifacts.RUN_PY)
+    house = fake_s3 / "bucket" / "wheelhouse" / tiny_closure
+    files = wheelhouse.build(tmp_path / "prepared", *wheelhouse.current_closure()[:3])
+    house.mkdir(parents=True)
+    for name, path in files.items():
+        shutil.copy(path, house / name)
+    probe = next(house.glob("fruits_p8_probe-*.whl"))
+    probe.unlink()
+    make_wheel(house, "fruits-p8-probe").rename(probe)  # same name, other bytes (time stamps)
+    with zipfile.ZipFile(probe, "a") as wheel:
+        wheel.writestr("fruits_p8_probe/extra.py", "X = 1\n")
+    failed = Node(tmp_path, fake_s3).bootstrap("s3://bucket/artifacts/0.1.0-test",
+                                               f"s3://bucket/wheelhouse/{tiny_closure}")
+    assert failed.returncode != 0 and "fruits_p8 bootstrap FAILED" in failed.stderr
+    assert "hash" in failed.stderr.lower()
+
+
+class Node:
+    """An EMR node in a folder: stand-ins for `aws`, `sudo` and `dnf` on the PATH, the
+    node's Python a fresh venv of this interpreter (no pip, no packages), no package index."""
+
+    def __init__(self, root: Path, fake_s3: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.home, self.calls = root / "opt", root / "calls.txt"
+        python = root / "node-python"
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(python)],
+                           check=True, timeout=120)
+        stubs = root / "bin"
+        stubs.mkdir(exist_ok=True)
+        for name, body in STUBS.items():
+            (stubs / name).write_text("#!/bin/bash\n" + body)
+            (stubs / name).chmod(0o755)
+        env = {k: v for k, v in pip_env().items() if k not in ("PIP_NO_INDEX", "PIP_FIND_LINKS")}
+        self.env = {**env, "PATH": f"{stubs}:{os.environ['PATH']}", "FAKE_S3": str(fake_s3),
+                    "CALLS": str(self.calls), "FRUITS_P8_HOME": str(self.home),
+                    "FRUITS_P8_PYTHON": str(python / "bin" / "python"),
+                    "FRUITS_P8_SCRATCH": str(root / "mnt-tmp"),
+                    "PIP_INDEX_URL": "http://127.0.0.1:9/simple"}  # the script decides
+
+    def bootstrap(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(plan.DEFINITIONS / "bootstrap.sh"), *args],
+                              capture_output=True, text=True, env=self.env, timeout=300)

@@ -10,12 +10,13 @@ from botocore.stub import Stubber
 from botocore.validate import validate_parameters
 
 from fruits_p8.cli import main
-from fruits_p8.emr import plan, runner
+from fruits_p8.emr import plan, runner, sizing
 from fruits_p8.emr.cost import estimate_cost
 from fruits_p8.errors import EmrError, UsageError
 from fruits_p8.spark import OUTPUT_SETTINGS
 
 EMR_MODEL = get_session().get_service_model("emr")
+VENV_PYTHON = "/opt/fruits_p8/venv/bin/python"  # the bootstrap's venv, not the system Python
 
 
 def settings(**changes) -> plan.EmrSettings:
@@ -47,19 +48,19 @@ def test_run_job_flow_request_is_valid_and_complete(templates):
     boot = request["BootstrapActions"][0]["ScriptBootstrapAction"]
     assert boot["Path"] == "s3://fruits-bucket/fruits_p8/artifacts/0.1.0-abc/bootstrap.sh"
     args = request["Steps"][0]["HadoopJarStep"]["Args"]
-    assert args[:2] == ["spark-submit", "--master"]
+    assert args[:6] == ["timeout", "--signal=TERM", "--kill-after=120", "30m", "spark-submit",
+                        "--master"]
     assert args[args.index("--input") + 1] == "s3://fruits-bucket/Test"
     assert args[args.index("--region") + 1] == "eu-west-3"
     assert args[-2:] == ["--k", "100"]
     assert request["Steps"][0]["ActionOnFailure"] == "TERMINATE_CLUSTER"  # our own cluster
     env = next(c for c in request["Configurations"] if c["Classification"] == "spark-env")
-    assert env["Configurations"][0]["Properties"]["PYSPARK_PYTHON"] == "/usr/bin/python3.11"
+    assert env["Configurations"][0]["Properties"]["PYSPARK_PYTHON"] == VENV_PYTHON
     spark = next(c for c in request["Configurations"]
                  if c["Classification"] == "spark-defaults")["Properties"]
     # client mode: the driver's Python is spark.pyspark.driver.python; no application master
     # runs Python, so an appMasterEnv setting would do nothing
-    assert spark["spark.pyspark.python"] == spark["spark.pyspark.driver.python"] \
-        == "/usr/bin/python3.11"
+    assert spark["spark.pyspark.python"] == spark["spark.pyspark.driver.python"] == VENV_PYTHON
     assert not [k for k in spark if k.startswith("spark.yarn.appMasterEnv.")]
     assert request["EbsRootVolumeSize"] >= 20  # the TensorFlow closure lands on the root volume
     assert "${" not in json.dumps(request)
@@ -82,7 +83,7 @@ def test_overrides_reach_the_request_and_size_the_executors(templates):
     spark = next(c for c in request["Configurations"]
                  if c["Classification"] == "spark-defaults")["Properties"]
     assert (spark["spark.executor.instances"], spark["spark.executor.cores"]) == ("5", "8")
-    assert spark == {**spark, **plan.executor_sizing(8, 24576, 5)}  # m5.2xlarge's YARN memory
+    assert spark == {**spark, **sizing.executor_sizing(8, 24576, 5)}  # m5.2xlarge's YARN memory
     assert spark.items() >= OUTPUT_SETTINGS.items()  # Parquet files as the local writers make
     args = request["Steps"][0]["HadoopJarStep"]["Args"]
     assert args[-2:] == ["--weights", "s3://fruits-bucket/fruits_p8/artifacts/a/weights/w.h5"]
@@ -96,25 +97,32 @@ def megabytes(value: str) -> int:
 
 @pytest.mark.parametrize("instance_type", sorted(
     json.loads((plan.DEFINITIONS / "prices.json").read_text())["instances"]))
-def test_executors_fit_yarn_beside_the_application_master(templates, instance_type):
-    spec = plan.instance_spec(templates.prices, instance_type)
-    sizing = plan.executor_sizing(spec["vcpu"], spec["yarn_memory_mb"], 2, instance_type)
-    heap = megabytes(sizing["spark.executor.memory"])
-    overhead = megabytes(sizing["spark.executor.memoryOverhead"])
-    assert heap + overhead + plan.AM_RESERVE_MB <= spec["yarn_memory_mb"]
-    assert "spark.executor.pyspark.memory" not in sizing  # an address-space cap: TF dies
-    tasks = int(sizing["spark.executor.cores"]) // int(sizing["spark.task.cpus"])
+def test_executors_fit_the_yarn_memory_the_request_sets(templates, instance_type):
+    request = plan.build_run_job_flow(templates, settings(instance_type=instance_type), "r", "a")
+    config = {c["Classification"]: c.get("Properties", {}) for c in request["Configurations"]}
+    spark, yarn = config["spark-defaults"], config["yarn-site"]
+    # one figure: what YARN is told is what the sizing started from
+    spec = sizing.instance_spec(templates.prices, instance_type)
+    assert int(yarn["yarn.nodemanager.resource.memory-mb"]) == spec["yarn_memory_mb"]
+    largest = int(yarn["yarn.scheduler.maximum-allocation-mb"])
+    assert largest <= int(yarn["yarn.nodemanager.resource.memory-mb"])
+    heap = megabytes(spark["spark.executor.memory"])
+    overhead = megabytes(spark["spark.executor.memoryOverhead"])
+    # the executor and the client-mode AM fit with a headroom for a YARN a bit smaller
+    assert heap + overhead + sizing.AM_RESERVE_MB + 500 <= largest
+    assert "spark.executor.pyspark.memory" not in spark  # an address-space cap: TF dies
+    tasks = int(spark["spark.executor.cores"]) // int(spark["spark.task.cpus"])
     assert 1 <= tasks <= spec["vcpu"]
-    assert tasks * plan.PYTHON_WORKER_MB + plan.JVM_OFF_HEAP_MB <= overhead
+    assert tasks * sizing.PYTHON_WORKER_MB + sizing.JVM_OFF_HEAP_MB <= overhead
 
 
 def test_sizing_gives_tasks_more_threads_where_memory_is_short():
-    m5 = plan.executor_sizing(4, 12288, 2, "m5.xlarge")
+    m5 = sizing.executor_sizing(4, 12288, 2, "m5.xlarge")
     assert (m5["spark.executor.cores"], m5["spark.task.cpus"]) == ("4", "1")
-    c5 = plan.executor_sizing(8, 12288, 2, "c5.2xlarge")  # 8 vCPUs, the same YARN memory
+    c5 = sizing.executor_sizing(8, 12288, 2, "c5.2xlarge")  # 8 vCPUs, the same YARN memory
     assert (c5["spark.executor.cores"], c5["spark.task.cpus"]) == ("8", "2")
     with pytest.raises(UsageError, match="too little"):
-        plan.executor_sizing(2, 4096, 2, "tiny")
+        sizing.executor_sizing(2, 4096, 2, "tiny")
 
 
 @pytest.mark.parametrize("label", ["emr-6.15.0", "emr-7.0.0", "7.9.0", "emr-latest"])
