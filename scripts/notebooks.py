@@ -151,22 +151,28 @@ def build(name: str, local: bool) -> Path:
     return target
 
 
-def html(name: str, screenshot: bool) -> Path:
-    """notebooks/<name>.ipynb as one HTML page (nbconvert), and a headless-Chromium PNG of it."""
-    HTML_DIR.mkdir(parents=True, exist_ok=True)
+def chromium() -> str | None:
+    """A headless Chromium on PATH, if any."""
+    names = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
+    return next((found for name in names if (found := shutil.which(name))), None)
+
+
+def html(name: str, screenshot: bool, folder: Path = HTML_DIR) -> Path:
+    """notebooks/<name>.ipynb as one HTML page (nbconvert), or a headless-Chromium PNG of it."""
+    folder.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--output-dir",
-                    str(HTML_DIR), str(NOTEBOOKS / f"{name}.ipynb")], check=True)
-    page = HTML_DIR / f"{name}.html"
+                    str(folder), str(NOTEBOOKS / f"{name}.ipynb")], check=True,
+                   capture_output=True, timeout=300)
+    page = folder / f"{name}.html"
     if not screenshot:
         return page
-    chromium = (shutil.which("chromium-headless-shell") or shutil.which("chromium")
-                or shutil.which("google-chrome"))
-    if chromium is None:
+    browser = chromium()
+    if browser is None:
         raise SystemExit("no headless Chromium on PATH (apt install chromium-headless-shell)")
-    png = HTML_DIR / f"{name}.png"
-    subprocess.run([chromium, "--no-sandbox", "--headless", "--disable-gpu",
-                    "--hide-scrollbars", f"--screenshot={png}", "--window-size=1280,6000",
-                    page.as_uri()], check=True, capture_output=True, timeout=120)
+    png = folder / f"{name}.png"
+    subprocess.run([browser, "--no-sandbox", "--headless", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={png}", "--window-size=1280,4800", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
     return png
 
 
