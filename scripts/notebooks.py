@@ -44,6 +44,7 @@ def from_source(source: Path):
     import jupytext
 
     notebook = jupytext.read(source, fmt="py:percent")
+    notebook.metadata.get("jupytext", {}).pop("text_representation", None)  # as JupyterLab saves
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                        "language": "python"}
     return notebook
