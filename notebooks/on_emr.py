@@ -5,8 +5,9 @@
 # classifier of the features: a Spark ML logistic regression on the PCA column, fitted on 80 %
 # of the images and scored on the rest. Attach it to a cluster whose bootstrap installed
 # fruits_p8 (README, "On AWS EMR": `fruits-p8 emr plan --notebook` shows the requests), set
-# the parameters below, run all. The cluster bills for every hour it is up, idle or not:
-# terminate it when done (`fruits-p8 emr terminate j-...`).
+# the parameters below, run all. A cluster left up for a notebook bills every hour, idle or
+# not (EC2 + EMR fee per instance; `emr plan` prints the figures for its cluster): terminate
+# it when done (`fruits-p8 emr terminate j-...`).
 #
 # `on_emr.py` (Jupytext percent format) is the source of `on_emr.ipynb`. **The outputs in
 # `on_emr.ipynb` are from a local run**, not a cluster: `python scripts/notebooks.py build

@@ -45,6 +45,8 @@ def from_source(source: Path):
 
     notebook = jupytext.read(source, fmt="py:percent")
     notebook.metadata.get("jupytext", {}).pop("text_representation", None)  # as JupyterLab saves
+    for i, cell in enumerate(notebook.cells):  # ids by position: a rebuild changes no id
+        cell.id = f"cell-{i:02d}"
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                        "language": "python"}
     return notebook
