@@ -8,7 +8,8 @@ PYTEST := $(BIN)/python -m pytest
 # On PySpark 3.5 (EMR 7.x; numpy 1.26, pyarrow 25 there): the tests of what differs between
 # Spark versions (marker `parity`) and the Spark-free ones, but test_emr_offline (it builds the
 # project wheel in this tree, as the PySpark 4 run beside it does) and test_notebooks (the
-# Jupyter packages are in .venv only); exit 5 (ARGS chose none) passes.
+# run beside it checks the notebooks; `make test-spark35` runs them on 3.5 too); exit 5 (ARGS
+# chose none) passes.
 SPARK35_LOG := build/test-spark35.log
 PARITY := $(BIN)/python -m tox -e spark35 -- -m "parity or not (spark or tensorflow)" \
 	--ignore=tests/integration/test_emr_offline.py --ignore=tests/integration/test_notebooks.py \

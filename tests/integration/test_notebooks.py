@@ -2,8 +2,8 @@
 kernel of this venv, gives the outputs it was committed with (same cells, same kinds of
 output: text, tables, figures), renders to HTML with its plots; quickstart.py runs as a script.
 
-The Jupyter packages are the `notebook` extra (`make setup`); the PySpark 3.5 run leaves this
-module out (Makefile)."""
+The Jupyter packages are the `notebook` extra (`make setup`, tox); `make test`'s PySpark 3.5
+run beside the main one leaves this module out (Makefile)."""
 
 import base64
 import copy
