@@ -108,7 +108,8 @@ def execute(notebook, cwd: Path, env: Mapping[str, str] | None = None,
     with tempfile.TemporaryDirectory(prefix="fruits_p8-kernel-") as prefix:
         install(kernel_name=KERNEL, prefix=prefix, display_name="fruits_p8 (this venv)")
         specs = KernelSpecManager(kernel_dirs=[str(Path(prefix, "share", "jupyter", "kernels"))])
-        manager = KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
+        manager = KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs,
+                                connection_file=str(Path(prefix, "connection.json")))
         client = NotebookClient(notebook, km=manager, timeout=timeout, kernel_name=KERNEL,
                                 resources={"metadata": {"path": str(cwd)}})
         client.execute(**({} if env is None else {"env": dict(env)}))
