@@ -93,7 +93,7 @@ def render(scores: dict) -> str:
         lines.append(f"  {figures['accuracy']:.3f}      {label} ({figures['images']} images)")
     for pair in scores["confused"]:
         lines.append(f"  confused   {pair['label']} -> {pair['predicted']}: "
-                     f"{pair['images']} images")
+                     f"{pair['images']} image{'' if pair['images'] == 1 else 's'}")
     if scores["unknown_labels"]:
         lines.append("  unknown    labels the classifier never saw: "
                      + ", ".join(scores["unknown_labels"]))
