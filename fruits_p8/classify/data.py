@@ -18,17 +18,10 @@ class FeatureRows:
     """`path`, `label` and `<column>_vector` of an output, and the identity of its features."""
 
     frame: object  # a Spark DataFrame
+    vector: str  # the name of its vector column
     where: str
     made_by: dict
     basis: str  # PcaBasis.fingerprint of the output's fitted basis
-
-    @property
-    def vector(self) -> str:
-        return vector_column(self.frame.columns)
-
-
-def vector_column(columns: list[str]) -> str:
-    return next(c for c in columns if c.endswith("_vector"))
 
 
 def read_feature_rows(spark, output: str, column: str, settings: S3Settings) -> FeatureRows:
@@ -41,8 +34,9 @@ def read_feature_rows(spark, output: str, column: str, settings: S3Settings) -> 
     if frame is None:
         raise InputError(f"{location.text()} holds no finished fruits_p8 run")
     made_by: MadeBy | None = basis.made_by
-    frame = frame.select("path", "label", array_to_vector(column).alias(f"{column}_vector"))
-    return FeatureRows(frame, location.text(), vars(made_by) if made_by else {},
+    vector = f"{column}_vector"
+    frame = frame.select("path", "label", array_to_vector(column).alias(vector))
+    return FeatureRows(frame, vector, location.text(), vars(made_by) if made_by else {},
                        basis.fingerprint)
 
 

@@ -77,7 +77,6 @@ class Listing:
         return Listing(self.root, self.files[:limit], self.skipped, self.links_not_followed)
 
 
-
 def display(raw: bytes) -> str:
     """A path's text as stored in the datasets: UTF-8 as it is, other bytes as \\xNN."""
     return raw.decode("utf-8", "backslashreplace")

@@ -256,12 +256,12 @@ def listing_note(listing: Listing) -> str:
 
 def unlabelled_note(listing: Listing) -> str | None:
     """A warning when files have no <Label> folder: they are featurized with an empty label,
-    which serves --fitted and predict but not a classifier's training."""
+    which serves --fitted and a trained classifier but not `train`."""
     n = listing.unlabelled
     if not n:
         return None
     if n == listing.count:
         return (f"the input has no <Label> folders: the {n} files get an empty label "
-                "(fine for --fitted and predict; training a classifier needs <Label>/ folders)")
+                "(fine for --fitted and a trained classifier; `train` needs <Label>/ folders)")
     return (f"{n} of {listing.count} files lie directly under the input folder, not in a "
             "<Label> folder: their label is empty")
