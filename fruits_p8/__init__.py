@@ -5,8 +5,9 @@ The public API, flat (each name's docstring has a runnable example):
 - `run(RunConfig(...), spark)`: the whole job, folder -> Parquet + model/ + run.json;
 - `read_fitted(output)`: the standardise + PCA a run fitted (a `PcaBasis`), to apply
   elsewhere;
-- `train(spark, output, classifier)`, `evaluate(spark, classifier, output)`: a logistic
-  regression on a run's features, and its accuracy on another run's;
+- `train(spark, output, classifier)`, `evaluate(spark, classifier, output)`,
+  `predict(classifier, images)`: a logistic regression on a run's features, its accuracy on
+  another run's, and its labels for new photos (no Spark);
 - Spark ML stages for `pyspark.ml.Pipeline`: `ImageFeaturizer`, `PcaReducer`
   (-> `PcaReducerModel`);
 - `read_images(spark, folder)`, `label_from_path(path)`, `build_session(...)`,
@@ -37,6 +38,7 @@ _HOMES = {
     "build_session": "fruits_p8.spark",
     "train": "fruits_p8.classify.train",
     "evaluate": "fruits_p8.classify.evaluate",
+    "predict": "fruits_p8.classify.predict",
 }
 __all__ = ["__version__", *_HOMES]
 

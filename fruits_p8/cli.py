@@ -1,7 +1,7 @@
-"""Command line: `fruits-p8 run|train|evaluate|report|sample|upload|ls|emr|models`, its commands in
-fruits_p8/commands/ by group. Whatever a command raises ends in one line on stderr and an exit
-code (fruits_p8.boundary); the full trace, and all that Spark, the JVM and the libraries print,
-go to the command's log (fruits_p8.run_log)."""
+"""Command line: `fruits-p8 run|train|evaluate|predict|report|sample|upload|ls|emr|models`,
+its commands in fruits_p8/commands/ by group. Whatever a command raises ends in one line on
+stderr and an exit code (fruits_p8.boundary); the full trace, and all that Spark, the JVM and
+the libraries print, go to the command's log (fruits_p8.run_log)."""
 
 from __future__ import annotations
 

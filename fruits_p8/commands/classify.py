@@ -1,4 +1,5 @@
-"""`fruits-p8 train` and `evaluate`: a classifier on a run's features, and its score."""
+"""`fruits-p8 train`, `evaluate` and `predict`: a classifier on a run's features, its score,
+and its answers for new photos."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from fruits_p8.commands.common import Formatter, add_s3_options, s3_settings, session
 from fruits_p8.config import default_cache_dir
-from fruits_p8.errors import OutputExistsError
+from fruits_p8.errors import InputError, OutputExistsError
 
 ON_HELP = ("the column the classifier reads: pca (the scaler + PCA of the output's fitted "
            "basis: evaluate and apply it to outputs made with `run --fitted`) or features "
@@ -17,7 +18,7 @@ ON_HELP = ("the column the classifier reads: pca (the scaler + PCA of the output
 
 
 def add_commands(sub) -> None:
-    """train and evaluate."""
+    """train, evaluate and predict."""
     train = sub.add_parser(
         "train", formatter_class=Formatter,
         help="train a classifier (logistic regression) on a run's features",
@@ -55,6 +56,25 @@ def add_commands(sub) -> None:
     add_s3_options(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    predict = sub.add_parser(
+        "predict", formatter_class=Formatter,
+        help="label photos with a trained classifier (one process, no Spark)",
+        description="Print the three most likely labels of each image, with their "
+        "probabilities: the classifier's backbone, fitted basis and regression applied in "
+        "this process, without Spark (the same numbers as `run --fitted` + the Spark ML "
+        "model). For a large folder, `run --fitted` on Spark and apply the PipelineModel.")
+    predict.add_argument("classifier", metavar="CLASSIFIER", help="what `train` wrote")
+    predict.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+",
+                         help="image files, or folders searched for --glob")
+    predict.add_argument("--glob", default="*.jpg", help="image names inside folders")
+    predict.add_argument("--json", action="store_true",
+                         help="one JSON object per image instead of the table")
+    predict.add_argument("--cache-dir", type=Path, default=None,
+                         help="cache for converted weights [default: $FRUITS_P8_CACHE or "
+                         "~/.cache/fruits_p8]")
+    add_s3_options(predict)
+    predict.set_defaults(handler=cmd_predict)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from fruits_p8.classify.train import train
@@ -80,6 +100,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if target is not None:
         target.write_text(json.dumps(scores, indent=2) + "\n")
     print(render(scores))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from fruits_p8.classify.predict import predict
+
+    found = predict(args.classifier, args.images, args.cache_dir, s3_settings(args), args.glob)
+    for one in found:
+        if args.json:
+            print(json.dumps({"path": one.path, "label": one.label,
+                              "top": [{"label": a, "probability": round(b, 6)}
+                                      for a, b in one.top], "error": one.error}))
+        elif one.error is None:
+            print(f"{one.path}\t" + "\t".join(f"{a} ({b:.3f})" for a, b in one.top))
+    failed = [one for one in found if one.error is not None]
+    if failed:
+        raise InputError(f"{len(failed)} of {len(found)} files are not readable images, "
+                         f"e.g. {failed[0].path}: {failed[0].error}")
     return 0
 
 

@@ -41,6 +41,20 @@ def preprocessing(image_size: int | None, backbone: Backbone) -> str:
     return f"{PREPROCESSING}; input {image_size}x{image_size}"
 
 
+def image_size_of(text: str) -> int | None:
+    """The CNN input side that a `preprocessing` string names; None: the backbone's own.
+
+    >>> image_size_of(PREPROCESSING), image_size_of(PREPROCESSING + "; input 160x160")
+    (None, 160)
+    """
+    if text == PREPROCESSING:
+        return None
+    head, _, side = text.rpartition("; input ")
+    if head != PREPROCESSING or not side.partition("x")[0].isdigit():
+        raise ValueError(f"unknown preprocessing {text!r}")
+    return int(side.partition("x")[0])
+
+
 def compile_forward(
     backbone: Backbone, arrays: Iterable[np.ndarray], fold_bn: bool = True,
     precision: str = REFERENCE_PRECISION, image_size: int | None = None,

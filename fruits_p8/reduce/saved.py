@@ -35,10 +35,10 @@ def read_saved(files: Mapping[str, bytes], where: str) -> PcaBasis:
                                "(give the output folder of a fruits_p8 run)")
     made_by = MadeBy.from_json(files[MADE_BY], f"{where}/{MADE_BY}")
     try:
-        stages = _read_stages(files)
+        stages = read_stages(files)
         scaler, pca = stages[STAGE_CLASSES[0]], stages[STAGE_CLASSES[1]]
-        std, mean = _vector(scaler["std"]), _vector(scaler["mean"])
-        axes, explained = _matrix(pca["pc"]), _vector(pca["explainedVariance"])
+        std, mean = vector_of(scaler["std"]), vector_of(scaler["mean"])
+        axes, explained = matrix_of(pca["pc"]), vector_of(pca["explainedVariance"])
     except (KeyError, ValueError, IndexError, TypeError, OSError) as exc:
         raise FittedModelError(f"cannot read the fitted model at {where} "
                                f"({type(exc).__name__}: {exc})") from None
@@ -50,8 +50,8 @@ def read_saved(files: Mapping[str, bytes], where: str) -> PcaBasis:
     return PcaBasis(mean, std, axes, explained, made_by)
 
 
-def _read_stages(files: Mapping[str, bytes]) -> dict[str, dict]:
-    """Class name -> the first row of that stage's data."""
+def read_stages(files: Mapping[str, bytes]) -> dict[str, dict]:
+    """Class name -> the first row of that stage's data (stages that hold data)."""
     classes: dict[str, str] = {}
     data: dict[str, bytes] = {}
     for name, content in files.items():
@@ -65,12 +65,14 @@ def _read_stages(files: Mapping[str, bytes]) -> dict[str, dict]:
             data[stage] = content
     rows = {}
     for stage, cls in classes.items():
+        if stage not in data:  # a stage with parameters only (IndexToString)
+            continue
         table = pq.read_table(io.BytesIO(data[stage]))
         rows[cls] = table.to_pylist()[0]
     return rows
 
 
-def _vector(value: dict) -> np.ndarray:
+def vector_of(value: dict) -> np.ndarray:
     """A Spark ML vector as Parquet stores it (type 1 dense, 0 sparse)."""
     if value["type"] == 1:
         return np.asarray(value["values"], dtype=np.float64)
@@ -79,10 +81,17 @@ def _vector(value: dict) -> np.ndarray:
     return dense
 
 
-def _matrix(value: dict) -> np.ndarray:
-    """A dense Spark ML matrix as Parquet stores it (column-major unless transposed)."""
-    if value["type"] != 1:
-        raise ValueError("the PCA axes are stored as a sparse matrix")
-    order = "C" if value["isTransposed"] else "F"
-    return np.asarray(value["values"], dtype=np.float64).reshape(
-        value["numRows"], value["numCols"], order=order)
+def matrix_of(value: dict) -> np.ndarray:
+    """A Spark ML matrix as Parquet stores it: dense (type 1) column-major unless transposed,
+    or sparse (type 0) compressed by columns, by rows when transposed."""
+    shape = (value["numRows"], value["numCols"])
+    if value["type"] == 1:
+        order = "C" if value["isTransposed"] else "F"
+        return np.asarray(value["values"], dtype=np.float64).reshape(shape, order=order)
+    dense = np.zeros(shape, dtype=np.float64)
+    pointers, indices = value["colPtrs"], value["rowIndices"]
+    for outer in range(len(pointers) - 1):
+        for at in range(pointers[outer], pointers[outer + 1]):
+            where = (outer, indices[at]) if value["isTransposed"] else (indices[at], outer)
+            dense[where] = value["values"][at]
+    return dense

@@ -95,3 +95,38 @@ def test_unlabelled_images_or_an_occupied_folder_cannot_train(outputs, spark, ca
         assert err.startswith(f"fruits-p8: error: {message}") and err.count("\n") == 1
     assert (mine / "notes.txt").read_text() == "a user's file"
     assert not (tmp_path / "c1").exists()
+
+
+def test_predict_in_one_process_gives_the_spark_paths_labels_and_probabilities(
+        outputs, spark, capsys, cache_dir, tmp_path):
+    import numpy as np
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+
+    from fruits_p8.classify.predict import Predictor
+
+    photos = sorted((outputs / "in" / "Test").glob("*/*.jpg"))[::40]  # 4 labels
+    predictor = Predictor(str(outputs / "clf"), cache_dir)
+    found = {p.path: p for p in predictor.predict(photos)}
+    rows = spark.read.parquet(str(outputs / "test" / "features"))
+    model = PipelineModel.load(str(outputs / "clf" / "classifier"))
+    scored = model.transform(rows.withColumn("pca_vector", array_to_vector("pca"))).select(
+        "path", "predicted_label", vector_to_array("probability").alias("p")).collect()
+    spark_says = {r.path.removeprefix("file:"): r for r in scored}
+    classes = json.loads((outputs / "clf" / "classifier.json").read_text())["classes"]
+    for photo in photos:
+        mine, theirs = found[str(photo)], spark_says[str(photo)]
+        assert mine.label == theirs.predicted_label == photo.parent.name
+        assert len(mine.top) == 3
+        for label, probability in mine.top:
+            assert np.isclose(probability, theirs.p[classes.index(label)], atol=1e-4)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    capsys.readouterr()
+    code = main(["predict", str(outputs / "clf"), str(photos[0]), str(broken),
+                 "--cache-dir", str(cache_dir)])
+    out, err = capsys.readouterr()
+    assert code == InputError.exit_code
+    assert out.startswith(f"{photos[0]}\t{photos[0].parent.name} (")
+    assert err.startswith("fruits-p8: error: 1 of 2 files are not readable images, e.g. "
+                          f"{broken}") and err.count("\n") == 1

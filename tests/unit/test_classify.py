@@ -73,3 +73,32 @@ def test_the_pure_examples_run(function):
     for test in tests:
         runner.run(test)
     assert sum(len(t.examples) for t in tests) and runner.summarize(verbose=False).failed == 0
+
+
+def test_a_sparse_or_transposed_spark_matrix_reads_as_the_same_numbers():
+    import numpy as np
+
+    from fruits_p8.reduce.saved import matrix_of
+
+    dense = np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]])
+    column_major = {"type": 1, "numRows": 2, "numCols": 3, "isTransposed": False,
+                    "values": dense.flatten(order="F").tolist()}
+    row_major = {**column_major, "isTransposed": True, "values": dense.flatten().tolist()}
+    by_columns = {"type": 0, "numRows": 2, "numCols": 3, "isTransposed": False,
+                  "colPtrs": [0, 1, 2, 3], "rowIndices": [0, 1, 0], "values": [1.0, 3.0, 2.0]}
+    by_rows = {"type": 0, "numRows": 2, "numCols": 3, "isTransposed": True,
+               "colPtrs": [0, 2, 3], "rowIndices": [0, 2, 1], "values": [1.0, 2.0, 3.0]}
+    for stored in (column_major, row_major, by_columns, by_rows):
+        assert np.array_equal(matrix_of(stored), dense)
+
+
+def test_softmax_of_the_margins_sums_to_one_and_keeps_the_order():
+    import numpy as np
+
+    from fruits_p8.classify.predict import Regression
+
+    regression = Regression(np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]),
+                            np.array([0.0, 0.5, 0.0]))
+    chances = regression.probabilities(np.array([[2.0, 0.0], [0.0, 800.0]]))
+    assert np.allclose(chances.sum(axis=1), 1) and chances.argmax(axis=1).tolist() == [0, 1]
+    assert np.isfinite(chances).all()  # large margins do not overflow
