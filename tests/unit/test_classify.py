@@ -9,6 +9,7 @@ from fruits_p8.classify.blocks import BLOCK, in_validation, validation_mask, vid
 from fruits_p8.classify.card import ClassifierCard
 from fruits_p8.classify.evaluate import summarise
 from fruits_p8.errors import FittedModelError
+from fruits_p8.features.forward import image_size_of
 
 labels = st.sampled_from(["Kiwi", "Lime", "Apple Braeburn"])
 
@@ -64,7 +65,7 @@ def test_the_card_refuses_features_made_another_way():
         ClassifierCard.from_json(None, "/c")
 
 
-@pytest.mark.parametrize("function", [video_frame, summarise])
+@pytest.mark.parametrize("function", [video_frame, summarise, image_size_of])
 def test_the_pure_examples_run(function):
     import doctest
 
