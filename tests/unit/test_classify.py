@@ -103,3 +103,20 @@ def test_softmax_of_the_margins_sums_to_one_and_keeps_the_order():
     chances = regression.probabilities(np.array([[2.0, 0.0], [0.0, 800.0]]))
     assert np.allclose(chances.sum(axis=1), 1) and chances.argmax(axis=1).tolist() == [0, 1]
     assert np.isfinite(chances).all()  # large margins do not overflow
+
+
+def test_predict_takes_files_and_folders_and_refuses_an_empty_folder(tmp_path):
+    from fruits_p8.classify.predict import image_files
+    from fruits_p8.errors import InputError
+
+    (tmp_path / "new" / "more").mkdir(parents=True)
+    for name in ("new/b.jpg", "new/a.jpg", "new/more/c.jpg", "new/notes.txt", "one.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    found = image_files([str(tmp_path / "one.jpg"), str(tmp_path / "new")])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "one.jpg", "new/a.jpg", "new/b.jpg", "new/more/c.jpg"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no image"):
+        image_files([str(tmp_path / "empty")])
+    with pytest.raises(InputError, match="no such file or folder"):
+        image_files([str(tmp_path / "nowhere.jpg")])
