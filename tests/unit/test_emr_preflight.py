@@ -172,3 +172,23 @@ def test_a_notebook_cluster_reaches_emr_and_outlives_its_steps(aws, monkeypatch,
     assert "waits for a notebook" in out and "notebook cluster:" in out and "/h while up" in out
     assert main([*RUN, "--notebook", "--cluster-id", cluster_id]) == 2
     assert "leave out --cluster-id" in capsys.readouterr().err
+
+
+def test_prepare_checks_the_bucket_before_downloading_and_skips_a_prepared_closure(
+        aws, monkeypatch, capsys):
+    from fruits_p8.emr import wheelhouse
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the closure was downloaded")
+
+    monkeypatch.setattr(wheelhouse, "build", no_download)
+    # a bucket that is not there: one line at once, not after ~600 MB of wheels
+    assert main(["emr", "prepare", "--bucket", "no-such-bucket"]) == 7
+    err = capsys.readouterr().err.strip()
+    assert "bucket no-such-bucket does not exist" in err and len(err.splitlines()) == 1
+    # a closure already prepared there is not downloaded again
+    key = wheelhouse.wheelhouse_key("fruits_p8", wheelhouse.current_closure()[3])
+    aws.client("s3").put_object(Bucket="fruits-bucket", Key=f"{key}/{wheelhouse.LOCK}",
+                                Body=b"pip==1 --hash=sha256:00\n")
+    assert main(["emr", "prepare", "--bucket", "fruits-bucket"]) == 0
+    assert f"s3://fruits-bucket/{key}/" in capsys.readouterr().out
