@@ -90,7 +90,9 @@ def add_commands(sub) -> None:
         p.add_argument("--bucket", required=True,
                        help="bucket for artifacts, wheelhouse and logs (s3://BUCKET/PREFIX/..)")
         p.add_argument("--prefix", default="fruits_p8", help="key prefix in the bucket")
-        p.add_argument("--region", default=DEFAULT_REGION, help="AWS region of the cluster")
+        p.add_argument("--region", default=DEFAULT_REGION,
+                       help="AWS region of the bucket" if name == "prepare"
+                       else "AWS region of the cluster (and of the bucket)")
         if name != "prepare":
             _cluster_options(p, name)
         p.set_defaults(handler=handler)
