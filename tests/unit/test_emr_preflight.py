@@ -192,3 +192,21 @@ def test_prepare_checks_the_bucket_before_downloading_and_skips_a_prepared_closu
                                 Body=b"pip==1 --hash=sha256:00\n")
     assert main(["emr", "prepare", "--bucket", "fruits-bucket"]) == 0
     assert f"s3://fruits-bucket/{key}/" in capsys.readouterr().out
+
+
+def test_an_aws_refusal_the_checks_do_not_expect_is_one_line_not_an_internal_error():
+    from botocore.exceptions import ClientError
+
+    class ExpiredS3:
+        def get_bucket_location(self, **request):
+            raise ClientError({"Error": {"Code": "ExpiredToken",
+                                         "Message": "The provided token has expired."}},
+                              "GetBucketLocation")
+
+    templates = plan.load_templates(plan.default_emr_dir())
+    settings = plan.EmrSettings(bucket="fruits-bucket", input="s3://fruits-bucket/in",
+                                output="s3://fruits-bucket/out")
+    request = plan.build_run_job_flow(templates, settings, "r", "a")
+    with pytest.raises(EmrError, match="ExpiredToken: The provided token has expired"):
+        preflight.preflight(lambda service: ExpiredS3(), request, templates.prices,
+                            "fruits-bucket", "eu-west-3")
