@@ -99,9 +99,17 @@ def prepare(clients: Callable, bucket: str, prefix: str, region: str) -> str:
     """Resolve the closure for EMR's nodes, upload its wheels, then its lock. The bucket is
     asked first (credentials, existence, region: not after ~600 MB of downloads), and a
     closure already prepared there is left as it is."""
+    from fruits_p8.emr import wheelhouse
     from fruits_p8.emr.wheelhouse import LOCK, build, current_closure, is_prepared, wheelhouse_key
+    from fruits_p8.errors import EnvironmentProblem
     from fruits_p8.io.s3 import S3Settings, storage_error
 
+    foreign = wheelhouse.foreign_markers()
+    if foreign:
+        raise EnvironmentProblem(
+            "emr prepare runs on Linux x86_64 with CPython 3.11, as EMR's nodes (pip resolves "
+            f"the dependencies' markers on this machine): here {'; '.join(foreign)}; run it "
+            "on such a machine, or let the nodes install from PyPI")
     requirements, constraints, pip, closure = current_closure()
     key = wheelhouse_key(prefix, closure)
     try:

@@ -210,3 +210,22 @@ def test_an_aws_refusal_the_checks_do_not_expect_is_one_line_not_an_internal_err
     with pytest.raises(EmrError, match="ExpiredToken: The provided token has expired"):
         preflight.preflight(lambda service: ExpiredS3(), request, templates.prices,
                             "fruits-bucket", "eu-west-3")
+
+
+def test_prepare_refuses_a_machine_whose_markers_differ_from_the_nodes(monkeypatch, capsys):
+    from packaging.markers import default_environment
+
+    from fruits_p8.emr import artifacts, wheelhouse
+
+    nodes = {**default_environment(), **artifacts.EMR_ENVIRONMENT}
+    assert wheelhouse.foreign_markers(nodes) == []
+    mac = {**nodes, "sys_platform": "darwin", "platform_system": "Darwin",
+           "platform_machine": "arm64"}
+    assert [m.split()[0] for m in wheelhouse.foreign_markers(mac)] == [
+        "sys_platform", "platform_system", "platform_machine"]
+    # pip would resolve the dependencies' markers for the Mac: refused before any download
+    monkeypatch.setattr(wheelhouse, "foreign_markers", lambda host=None: ["sys_platform 'darwin'"])
+    monkeypatch.setattr(wheelhouse, "build", lambda *a, **k: pytest.fail("downloaded"))
+    assert main(["emr", "prepare", "--bucket", "fruits-bucket"]) == 8
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Linux x86_64" in err and "darwin" in err
