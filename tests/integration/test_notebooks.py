@@ -114,6 +114,21 @@ def test_a_build_writes_its_temporary_folder_as_a_placeholder(tmp_path):
     assert texts == [f"output: {tool.TEMPORARY}/features\n", f"'{tool.TEMPORARY}/x'"]
 
 
+def test_the_kernel_is_this_interpreter_whatever_kernels_the_machine_has(tmp_path, monkeypatch):
+    decoys = tmp_path / "jupyter"
+    for name in ("python3", tool.KERNEL):  # kernels of another Python, found first on the path
+        spec = decoys / "kernels" / name
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(
+            '{"argv": ["/bin/false", "{connection_file}"], "display_name": "decoy", '
+            '"language": "python"}')
+    monkeypatch.setenv("JUPYTER_PATH", str(decoys))
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import sys; print(sys.executable)")])
+    ran = tool.execute(notebook, tmp_path, timeout=120)
+    assert ran.cells[0].outputs[0].text.strip() == sys.executable
+
+
 def test_a_cell_that_raises_fails_the_run(tmp_path):
     notebook = fresh(committed("quickstart"))
     broken = nbformat.v4.new_code_cell("raise ValueError('a broken cell')")
