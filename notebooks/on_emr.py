@@ -4,8 +4,9 @@
 # The whole job on the cluster's Spark, from `s3://` photos to `s3://` features, then a
 # classifier of the features: a Spark ML logistic regression on the PCA column, fitted on 80 %
 # of the images and scored on the rest. Attach it to a cluster whose bootstrap installed
-# fruits_p8 (README, "On AWS EMR": `fruits-p8 emr plan --notebook` shows the requests), set
-# the parameters below, run all. A cluster left up for a notebook bills every hour, idle or
+# fruits_p8 (README, "On AWS EMR": `fruits-p8 emr plan --notebook` shows the requests), pick
+# the PySpark kernel (its code runs in a Livy session with the bootstrap's Python), set the
+# parameters below, run all. A cluster left up for a notebook bills every hour, idle or
 # not (EC2 + EMR fee per instance; `emr plan` prints the figures for its cluster): terminate
 # it when done (`fruits-p8 emr terminate j-...`).
 #

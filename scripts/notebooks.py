@@ -10,7 +10,8 @@ made from it and carries the outputs of one run, so that it reads on a code host
 a kernel of this interpreter (its venv), registered in a temporary folder: never a `python3`
 kernel found elsewhere on the machine. Parameters go in papermill's way: a code cell tagged
 `injected-parameters` after the one tagged `parameters`. The committed copy leaves out the
-stderr lines (the JVM's log set-up, BLAS fallback); a cell's error fails the build instead.
+stderr lines (the JVM's log set-up, BLAS fallback) and names the build's temporary folder
+`<temporary folder>`; a cell's error fails the build instead.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ TIMEOUT_S = 900  # one cell; the featurizing cell of a 360-photo run takes about
 # The cluster notebook run on this machine, for its committed outputs: the embedded photos in,
 # a local session; `build` drops the injected cell so that the notebook reads s3:// again.
 LOCAL = {"MASTER": "local[*,4]", "K": 20}
+# What the committed outputs say instead of the build's temporary folder (a path of the machine
+# that built them, different on each build).
+TEMPORARY = "<temporary folder>"
 
 
 def source_of(name: str) -> Path:
@@ -134,6 +138,24 @@ def shape(notebook) -> list[tuple[str, str, tuple[str, ...]]]:
     return found
 
 
+def without_folder(notebook, folder: Path) -> None:
+    """Write `folder` as TEMPORARY in every text output (streams, text/plain, text/html)."""
+    names = sorted({str(folder.resolve()), str(folder)}, key=len, reverse=True)
+
+    def scrub(text: str) -> str:
+        for name in names:
+            text = text.replace(name, TEMPORARY)
+        return text
+
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output.text = scrub(output.text)
+            for kind, value in output.get("data", {}).items():
+                if isinstance(value, str) and kind.startswith("text/"):
+                    output.data[kind] = scrub(value)
+
+
 def build(name: str, local: bool) -> Path:
     """Run notebooks/<name>.py as a notebook and write notebooks/<name>.ipynb with its outputs."""
     import nbformat
@@ -146,6 +168,7 @@ def build(name: str, local: bool) -> Path:
         if local:
             parameters = {"INPUT": str(EMBEDDED_SAMPLE), "OUTPUT": f"{work}/features", **LOCAL}
         execute(with_parameters(notebook, parameters), Path(work))
+        without_folder(notebook, Path(work))
     notebook.cells = ours(notebook)
     for cell in notebook.cells:  # the JVM's log set-up and BLAS fallback lines: not the story
         if cell.cell_type == "code":

@@ -90,7 +90,9 @@ def add_commands(sub) -> None:
         p.add_argument("--bucket", required=True,
                        help="bucket for artifacts, wheelhouse and logs (s3://BUCKET/PREFIX/..)")
         p.add_argument("--prefix", default="fruits_p8", help="key prefix in the bucket")
-        p.add_argument("--region", default=DEFAULT_REGION, help="AWS region of the cluster")
+        p.add_argument("--region", default=DEFAULT_REGION,
+                       help="AWS region of the bucket" if name == "prepare"
+                       else "AWS region of the cluster (and of the bucket)")
         if name != "prepare":
             _cluster_options(p, name)
         p.set_defaults(handler=handler)
@@ -104,12 +106,29 @@ def add_commands(sub) -> None:
         p.set_defaults(handler=handler)
 
 
+def _check_run_args(run_args: list[str]) -> None:
+    """Parse the `-- RUN_ARGS` as `fruits-p8 run` will on the cluster: a mistake there ends
+    here in one line, not in a failed step after the cluster's setup was billed."""
+    from fruits_p8.commands import run as run_commands
+
+    commands = argparse.ArgumentParser(add_help=False).add_subparsers()
+    run_commands.add_commands(commands)
+    run_parser = commands.choices["run"]
+
+    def refuse(message: str):
+        raise UsageError(f"the options after -- (for `fruits-p8 run` on the cluster): {message}")
+
+    run_parser.error = refuse
+    run_parser.parse_args(run_args)
+
+
 def _emr_plan(args: argparse.Namespace, wheelhouse_uri: str | None = None):
     from fruits_p8.emr import plan
     from fruits_p8.io.paths import Location
 
     weights = args.weights
     weights_file = None
+    _check_run_args(list(args.run_args))
     run_args = list(args.run_args)
     if weights:
         if Location.parse(weights).is_s3:

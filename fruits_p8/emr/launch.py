@@ -96,12 +96,30 @@ def find_wheelhouse(clients: Callable, bucket: str, prefix: str, region: str) ->
 
 
 def prepare(clients: Callable, bucket: str, prefix: str, region: str) -> str:
-    """Resolve the closure for EMR's nodes, upload its wheels, then its lock."""
-    from fruits_p8.emr.wheelhouse import LOCK, build, current_closure, wheelhouse_key
+    """Resolve the closure for EMR's nodes, upload its wheels, then its lock. The bucket is
+    asked first (credentials, existence, region: not after ~600 MB of downloads), and a
+    closure already prepared there is left as it is."""
+    from fruits_p8.emr import wheelhouse
+    from fruits_p8.emr.wheelhouse import LOCK, build, current_closure, is_prepared, wheelhouse_key
+    from fruits_p8.errors import EnvironmentProblem
     from fruits_p8.io.s3 import S3Settings, storage_error
 
+    foreign = wheelhouse.foreign_markers()
+    if foreign:
+        raise EnvironmentProblem(
+            "emr prepare runs on Linux x86_64 with CPython 3.11, as EMR's nodes (pip resolves "
+            f"the dependencies' markers on this machine): here {'; '.join(foreign)}; run it "
+            "on such a machine, or let the nodes install from PyPI")
     requirements, constraints, pip, closure = current_closure()
     key = wheelhouse_key(prefix, closure)
+    try:
+        clients("s3").head_bucket(Bucket=bucket)
+        prepared = is_prepared(clients("s3"), bucket, key)
+    except Exception as exc:
+        raise storage_error(exc, f"s3://{bucket}", S3Settings(region=region)) from None
+    if prepared:
+        log.info("s3://%s/%s/ already holds this closure: nothing to do", bucket, key)
+        return f"s3://{bucket}/{key}"
     with tempfile.TemporaryDirectory() as scratch:
         log.info("resolving the pinned closure for EMR (CPython 3.11, manylinux x86_64)")
         files = build(Path(scratch), requirements, constraints, pip)

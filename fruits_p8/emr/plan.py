@@ -106,12 +106,20 @@ class Templates:
 
 def load_templates(emr_dir: Path) -> Templates:
     """Read the EMR definitions in `emr_dir`."""
+
+    def read_json(name: str):
+        try:
+            return json.loads((emr_dir / name).read_text())
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{emr_dir / name} is not valid JSON: {exc.msg} at line "
+                             f"{exc.lineno} column {exc.colno}") from None
+
     try:
         templates = Templates(
-            cluster=json.loads((emr_dir / "cluster.json").read_text()),
-            configurations=json.loads((emr_dir / "configurations.json").read_text()),
-            steps=json.loads((emr_dir / "steps.json").read_text()),
-            prices=json.loads((emr_dir / "prices.json").read_text()),
+            cluster=read_json("cluster.json"),
+            configurations=read_json("configurations.json"),
+            steps=read_json("steps.json"),
+            prices=read_json("prices.json"),
             bootstrap=(emr_dir / "bootstrap.sh").read_text(),
         )
     except FileNotFoundError as exc:

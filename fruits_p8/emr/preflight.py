@@ -124,11 +124,17 @@ def cluster_vcpus(request: dict, prices: dict) -> int:
 
 def preflight(clients: Callable[[str], object], request: dict, prices: dict, bucket: str,
               region: str) -> None:
-    """Every check for a new cluster's request; `clients(service)` gives a boto3 client."""
-    from fruits_p8.emr.runner import check_roles
+    """Every check for a new cluster's request; `clients(service)` gives a boto3 client. A
+    refusal no check expects (an expired token, a throttled call) is one line too."""
+    from botocore.exceptions import ClientError
 
-    check_bucket(clients("s3"), bucket, region, request["JobFlowRole"])
-    check_vcpu_quota(clients("service-quotas"), cluster_vcpus(request, prices), region)
-    iam = clients("iam")
-    check_roles(iam, request["ServiceRole"], request["JobFlowRole"])
-    v2_role_note(iam, request["ServiceRole"], request["Instances"].get("Ec2SubnetId"))
+    from fruits_p8.emr.runner import aws_error, check_roles
+
+    try:
+        check_bucket(clients("s3"), bucket, region, request["JobFlowRole"])
+        check_vcpu_quota(clients("service-quotas"), cluster_vcpus(request, prices), region)
+        iam = clients("iam")
+        check_roles(iam, request["ServiceRole"], request["JobFlowRole"])
+        v2_role_note(iam, request["ServiceRole"], request["Instances"].get("Ec2SubnetId"))
+    except ClientError as exc:
+        raise aws_error(exc, "preflight") from None

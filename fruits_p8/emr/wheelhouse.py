@@ -21,6 +21,18 @@ def pip_requirement() -> str:
     return f"pip=={metadata.version('pip')}"
 
 
+def foreign_markers(host: dict[str, str] | None = None) -> list[str]:
+    """Where this machine's environment markers differ from EMR's nodes'. pip evaluates the
+    dependencies' markers on the interpreter that runs it, --platform or not (pip issue
+    11664): a closure resolved on another OS, CPU or Python may lack what the nodes need."""
+    from packaging.markers import default_environment
+
+    host = default_environment() if host is None else host
+    return [f"{key} {host.get(key)!r} (nodes: {value!r})"
+            for key, value in artifacts.EMR_ENVIRONMENT.items()
+            if key != "python_full_version" and host.get(key) != value]
+
+
 def closure_id(requirements_text: str, constraints_text: bytes, pip: str) -> str:
     """Content hash of what the wheelhouse is resolved from (and for which nodes): the same
     pins give the same id, so a wheelhouse serves every later run of that closure."""

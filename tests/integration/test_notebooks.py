@@ -93,6 +93,42 @@ def test_the_committed_notebooks_carry_their_outputs_plots_and_tables():
         assert set(imports) == {"fruits_p8"}  # the public API only
 
 
+def test_the_committed_outputs_name_no_folder_of_the_machine_that_ran_them():
+    leaks = re.compile(r"(/tmp/|/var/folders/|/home/|/root/|/work/|" + re.escape(str(ROOT)) + ")")
+    for name in ("quickstart", "on_emr"):
+        found = [leak.group(0) for cell in committed(name).cells
+                 for output in cell.get("outputs", [])
+                 for text in [output.get("text", ""), *output.get("data", {}).values()]
+                 if isinstance(text, str) and (leak := leaks.search(text))]
+        assert not found, (name, found)
+
+
+def test_a_build_writes_its_temporary_folder_as_a_placeholder(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    notebook.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"output: {tmp_path}/features\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"'{tmp_path}/x'"})]
+    tool.without_folder(notebook, tmp_path)
+    texts = [notebook.cells[0].outputs[0].text,
+             notebook.cells[0].outputs[1].data["text/plain"]]
+    assert texts == [f"output: {tool.TEMPORARY}/features\n", f"'{tool.TEMPORARY}/x'"]
+
+
+def test_the_kernel_is_this_interpreter_whatever_kernels_the_machine_has(tmp_path, monkeypatch):
+    decoys = tmp_path / "jupyter"
+    for name in ("python3", tool.KERNEL):  # kernels of another Python, found first on the path
+        spec = decoys / "kernels" / name
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(
+            '{"argv": ["/bin/false", "{connection_file}"], "display_name": "decoy", '
+            '"language": "python"}')
+    monkeypatch.setenv("JUPYTER_PATH", str(decoys))
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import sys; print(sys.executable)")])
+    ran = tool.execute(notebook, tmp_path, timeout=120)
+    assert ran.cells[0].outputs[0].text.strip() == sys.executable
+
+
 def test_a_cell_that_raises_fails_the_run(tmp_path):
     notebook = fresh(committed("quickstart"))
     broken = nbformat.v4.new_code_cell("raise ValueError('a broken cell')")

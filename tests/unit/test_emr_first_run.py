@@ -240,3 +240,26 @@ def test_definitions_of_an_older_version_are_one_line(tmp_path, capsys):
     assert main([*PLAN, "--emr-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "lacks throughput" in err
+
+
+def test_a_definition_that_is_not_json_is_one_line_naming_it(tmp_path, capsys):
+    for item in plan.DEFINITIONS.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    (tmp_path / "steps.json").write_text('[{"Name": "run",}]')  # an edit gone wrong
+    assert main([*PLAN, "--emr-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "steps.json" in err and "line 1" in err
+
+
+@pytest.mark.parametrize("extra, named", [(["--bogus"], "--bogus"), (["--k", "many"], "--k"),
+                                          (["--precision", "half"], "--precision")])
+def test_a_mistake_in_the_run_options_is_one_line_before_any_cluster(capsys, extra, named):
+    assert main([*PLAN, "--", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err and "fruits-p8 run" in err
+
+
+def test_valid_run_options_reach_the_step(capsys):
+    assert main([*PLAN, "--", "--k", "100", "--report", "--precision", "bfloat16"]) == 0
+    args = printed_request(capsys.readouterr().out)["Steps"][0]["HadoopJarStep"]["Args"]
+    assert args[-5:] == ["--k", "100", "--report", "--precision", "bfloat16"]

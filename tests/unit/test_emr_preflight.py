@@ -172,3 +172,60 @@ def test_a_notebook_cluster_reaches_emr_and_outlives_its_steps(aws, monkeypatch,
     assert "waits for a notebook" in out and "notebook cluster:" in out and "/h while up" in out
     assert main([*RUN, "--notebook", "--cluster-id", cluster_id]) == 2
     assert "leave out --cluster-id" in capsys.readouterr().err
+
+
+def test_prepare_checks_the_bucket_before_downloading_and_skips_a_prepared_closure(
+        aws, monkeypatch, capsys):
+    from fruits_p8.emr import wheelhouse
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the closure was downloaded")
+
+    monkeypatch.setattr(wheelhouse, "build", no_download)
+    # a bucket that is not there: one line at once, not after ~600 MB of wheels
+    assert main(["emr", "prepare", "--bucket", "no-such-bucket"]) == 7
+    err = capsys.readouterr().err.strip()
+    assert "bucket no-such-bucket does not exist" in err and len(err.splitlines()) == 1
+    # a closure already prepared there is not downloaded again
+    key = wheelhouse.wheelhouse_key("fruits_p8", wheelhouse.current_closure()[3])
+    aws.client("s3").put_object(Bucket="fruits-bucket", Key=f"{key}/{wheelhouse.LOCK}",
+                                Body=b"pip==1 --hash=sha256:00\n")
+    assert main(["emr", "prepare", "--bucket", "fruits-bucket"]) == 0
+    assert f"s3://fruits-bucket/{key}/" in capsys.readouterr().out
+
+
+def test_an_aws_refusal_the_checks_do_not_expect_is_one_line_not_an_internal_error():
+    from botocore.exceptions import ClientError
+
+    class ExpiredS3:
+        def get_bucket_location(self, **request):
+            raise ClientError({"Error": {"Code": "ExpiredToken",
+                                         "Message": "The provided token has expired."}},
+                              "GetBucketLocation")
+
+    templates = plan.load_templates(plan.default_emr_dir())
+    settings = plan.EmrSettings(bucket="fruits-bucket", input="s3://fruits-bucket/in",
+                                output="s3://fruits-bucket/out")
+    request = plan.build_run_job_flow(templates, settings, "r", "a")
+    with pytest.raises(EmrError, match="ExpiredToken: The provided token has expired"):
+        preflight.preflight(lambda service: ExpiredS3(), request, templates.prices,
+                            "fruits-bucket", "eu-west-3")
+
+
+def test_prepare_refuses_a_machine_whose_markers_differ_from_the_nodes(monkeypatch, capsys):
+    from packaging.markers import default_environment
+
+    from fruits_p8.emr import artifacts, wheelhouse
+
+    nodes = {**default_environment(), **artifacts.EMR_ENVIRONMENT}
+    assert wheelhouse.foreign_markers(nodes) == []
+    mac = {**nodes, "sys_platform": "darwin", "platform_system": "Darwin",
+           "platform_machine": "arm64"}
+    assert [m.split()[0] for m in wheelhouse.foreign_markers(mac)] == [
+        "sys_platform", "platform_system", "platform_machine"]
+    # pip would resolve the dependencies' markers for the Mac: refused before any download
+    monkeypatch.setattr(wheelhouse, "foreign_markers", lambda host=None: ["sys_platform 'darwin'"])
+    monkeypatch.setattr(wheelhouse, "build", lambda *a, **k: pytest.fail("downloaded"))
+    assert main(["emr", "prepare", "--bucket", "fruits-bucket"]) == 8
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Linux x86_64" in err and "darwin" in err
