@@ -22,15 +22,17 @@ CHUNK = 65_536
 
 @dataclass(frozen=True)
 class FinderSettings:
-    """The out-of-fold model: folds, components used, its fit, and the look-alike cut."""
+    """The out-of-fold model: folds, components used, its fit, and the look-alike cut
+    (chosen from draws on the real Test split, docs/data_quality.md)."""
 
-    folds: int = 5
-    components: int = 64
+    folds: int = 3
+    components: int = 200
     iterations: int = 50
-    l2: float = 1e-4
-    max_fit_per_label: int = 60
+    l2: float = 1e-3
+    max_fit_per_label: int = 40
     look_alike_share: float = 0.1
     seed: int = 30
+    per_column: bool = False  # PCA components keep their variances: noise stays small
 
 
 def fold_of(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -79,7 +81,8 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, classes: int, settings: FinderSett
     found = np.zeros((len(x), classes), dtype=np.float32)
     for k in range(folds):
         train = capped(np.flatnonzero(fold != k), y, settings.max_fit_per_label, rng)
-        model = logistic.fit(x[train], y[train], classes, settings.iterations, settings.l2)
+        model = logistic.fit(x[train], y[train], classes, settings.iterations, settings.l2,
+                             per_column=settings.per_column)
         held = fold == k
         found[held] = probabilities(model, x[held])
     return found
@@ -126,6 +129,17 @@ def evidence(p: np.ndarray, y: np.ndarray) -> Evidence:
         margin[rows] = beyond.max(axis=1) - block[np.arange(len(own)), own]
     everyone = np.arange(n)
     return Evidence(other, p[everyone, other], p[everyone, y], margin, mean)
+
+
+def margins(p: np.ndarray, y: np.ndarray, mean_belief: np.ndarray, rows: np.ndarray,
+            candidates: np.ndarray) -> np.ndarray:
+    """`evidence`'s margin of each row in `rows` for its label in `candidates` (the
+    neighbours may name another label than the model's first other)."""
+    y = np.asarray(y, dtype=np.int64)
+    own = y[rows]
+    size = np.bincount(y, minlength=p.shape[1])[own]
+    folder = (mean_belief[own, candidates] * size - p[rows, candidates]) / np.maximum(size - 1, 1)
+    return p[rows, candidates] - folder - p[rows, own]
 
 
 def look_alike_pairs(mean_belief: np.ndarray, share: float) -> list[tuple[int, int, float]]:

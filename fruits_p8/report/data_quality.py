@@ -15,7 +15,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from fruits_p8.report.confident import FinderSettings, evidence, look_alike_pairs, out_of_fold
+from fruits_p8.report.confident import (
+    Evidence,
+    FinderSettings,
+    evidence,
+    look_alike_pairs,
+    margins,
+    out_of_fold,
+)
 from fruits_p8.report.knn import Neighbourhood, neighbourhood
 from fruits_p8.report.neighbours import (
     Suspect,
@@ -65,6 +72,20 @@ def look_alikes(pairs: list[tuple[int, int, float]], names: np.ndarray, p: np.nd
     return found
 
 
+def best_other(row: int, around: list[str], beliefs: Evidence, p: np.ndarray, y: np.ndarray,
+               names: np.ndarray) -> tuple[str, float, float]:
+    """The other label with the most evidence for one image: the model's first other or one
+    its neighbours carry, whichever gives the larger mean of margin and neighbour share
+    (an overfitted model may name a third label while the neighbours agree on one)."""
+    own = names[y[row]]
+    candidates = sorted({str(names[beliefs.other[row]])} | {n for n in around if n != own})
+    index = names.searchsorted(candidates)
+    found = margins(p, y, beliefs.mean_belief, np.full(len(index), row), index)
+    shares = [sum(n == c for n in around) / len(around) for c in candidates]
+    best = max(range(len(candidates)), key=lambda i: (found[i] + shares[i], -i))
+    return candidates[best], float(found[best]), shares[best]
+
+
 def judge(found: Neighbourhood, vectors: np.ndarray, settings: QualitySettings) -> dict:
     """data_quality.json's content from the neighbours and the images' PCA `vectors` (rows
     as in `found`): suspects, look-alike label pairs, near-duplicate groups, the label pairs
@@ -87,18 +108,17 @@ def judge(found: Neighbourhood, vectors: np.ndarray, settings: QualitySettings) 
         majorities.append(verdict.majority)
         if not checked or not around:
             continue
-        other = str(names[beliefs.other[row]])
-        share = sum(labels[i] == other for i in around) / len(around)
-        score = (float(beliefs.margin[row]) + share) / 2
+        other, margin, share = best_other(row, [labels[i] for i in around], beliefs, p, y,
+                                          names)
+        score = (margin + share) / 2
         if score < settings.min_score:
             continue
         closest = min((float(d) for i, d in zip(around, found.distances[row], strict=True)
                        if labels[i] == other), default=float(found.distances[row][-1]))
         suspects.append(Suspect(paths[row], label, other, score, closest,
                                 tuple(paths[i] for i in around),
-                                float(beliefs.other_probability[row]),
-                                float(beliefs.own_probability[row]),
-                                float(beliefs.margin[row]), share))
+                                float(p[row, names.searchsorted(other)]),
+                                float(beliefs.own_probability[row]), margin, share))
     ranked = rank_suspects(suspects, settings.max_suspects)
     alike = (look_alikes(pairs[:settings.max_pairs], names, p, y, paths,
                          settings.pair_examples) if checked else [])
