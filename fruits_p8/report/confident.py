@@ -27,7 +27,7 @@ class FinderSettings:
 
     folds: int = 3
     components: int = 200
-    iterations: int = 50
+    iterations: int = 30
     l2: float = 1e-3
     max_fit_per_label: int = 40
     look_alike_share: float = 0.1

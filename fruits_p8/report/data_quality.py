@@ -41,13 +41,14 @@ class QualitySettings:
 
     neighbours: int = 10
     metric: str = "cosine"
-    min_score: float = 0.5
+    min_score: float = 0.3
     duplicate_distance: float = 0.02
     max_suspects: int = 500
     max_groups: int = 200
     max_group_paths: int = 20
     max_confusions: int = 20
     max_pairs: int = 30
+    pairs_apart: bool = False  # True: a suspect between a look-alike pair only counts there
     pair_examples: int = 3
     finder: FinderSettings = field(default_factory=FinderSettings)
 
@@ -55,7 +56,8 @@ class QualitySettings:
 def look_alikes(pairs: list[tuple[int, int, float]], names: np.ndarray, p: np.ndarray,
                 y: np.ndarray, paths: list[str], examples: int) -> list[dict]:
     """Each look-alike pair with, per side, how many of its images the out-of-fold model
-    gives to the other label and the images that believe the other label most."""
+    gives to the other label and the images that believe the other label most; `judge`
+    adds the images that would be suspects between the two (`flagged`)."""
     predicted = p.argmax(axis=1)
     found = []
     for a, b, overlap in pairs:
@@ -68,7 +70,7 @@ def look_alikes(pairs: list[tuple[int, int, float]], names: np.ndarray, p: np.nd
                           "mean_belief_in_other": round(float(p[rows, other].mean()), 4),
                           "examples": [paths[i] for i in ranked]})
         found.append({"labels": [str(names[a]), str(names[b])],
-                      "overlap": round(overlap, 4), "sides": sides})
+                      "overlap": round(overlap, 4), "sides": sides, "flagged": []})
     return found
 
 
@@ -119,9 +121,17 @@ def judge(found: Neighbourhood, vectors: np.ndarray, settings: QualitySettings) 
                                 tuple(paths[i] for i in around),
                                 float(p[row, names.searchsorted(other)]),
                                 float(beliefs.own_probability[row]), margin, share))
-    ranked = rank_suspects(suspects, settings.max_suspects)
     alike = (look_alikes(pairs[:settings.max_pairs], names, p, y, paths,
                          settings.pair_examples) if checked else [])
+    within = {frozenset(pair["labels"]): pair for pair in alike}
+    for suspect in rank_suspects(suspects, len(suspects)):  # a look-alike pair's own
+        pair = within.get(frozenset((suspect.label, suspect.neighbour_label)))
+        if pair is not None:
+            pair["flagged"].append(suspect.path)
+    if settings.pairs_apart:  # measured: hides moved photos (a move can make a pair)
+        suspects = [s for s in suspects
+                    if frozenset((s.label, s.neighbour_label)) not in within]
+    ranked = rank_suspects(suspects, settings.max_suspects)
     close = [(row, int(i)) for row in range(len(paths))
              for i, d in zip(found.indices[row], found.distances[row], strict=True)
              if d <= settings.duplicate_distance and row < i]
@@ -140,7 +150,8 @@ def judge(found: Neighbourhood, vectors: np.ndarray, settings: QualitySettings) 
             "groups_across_labels": sum(g.spans_labels for g in groups),
             "groups_across_splits": sum(g.spans_splits for g in groups),
         },
-        "suspected_mislabels": [s.to_dict() for s in ranked],
+        "suspected_mislabels": [{**s.to_dict(), "look_alike_pair": frozenset(
+            (s.label, s.neighbour_label)) in within} for s in ranked],
         "look_alike_pairs": alike,
         "near_duplicates": [g.to_dict(settings.max_group_paths)
                             for g in groups[:settings.max_groups]],

@@ -66,8 +66,9 @@ def suspects(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str,
              f"({finder.get('folds', '?')} folds, each image scored by a model that never saw "
              f"it) minus its belief in the given label, and the share of its "
              f"{settings['neighbours']} nearest neighbours ({settings['metric']}, PCA) under "
-             f"that label; suspects score {settings['min_score']:.2f} or more. Labels that "
-             "merely look alike are listed as pairs below, not here.</p>"]
+             f"that label; suspects score {settings['min_score']:.2f} or more. Labels whose "
+             "images all look somewhat alike are listed as pairs below (a suspect between "
+             "such a pair is marked).</p>"]
     for suspect in listed[:SHOWN_SUSPECTS]:
         gallery = [figure(suspect["path"], suspect["label"], thumbs, "suspect")]
         gallery += [figure(path, labels.get(path, ""), thumbs,
@@ -81,7 +82,8 @@ def suspects(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str,
                f"{suspect['label_probability']:.0%} for its label; "
                f"{suspect['neighbour_share']:.0%} of its neighbours"
                if "model_probability" in suspect else "")
-            + ")</p>"
+            + ")" + (" <span class='warn'>between look-alike labels</span>"
+                     if suspect.get("look_alike_pair") else "") + "</p>"
             f"<div class='gallery'>{''.join(gallery)}</div></div>")
     return "\n".join(parts)
 
@@ -137,7 +139,9 @@ def look_alike_pairs(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
             f"<div class='case pair-case'><p><b>{escape(left['label'])}</b> &harr; "
             f"<b>{escape(right['label'])}</b>: overlap {pair['overlap']:.2f}; the model gives "
             f"{left['given_to_other']} of {left['images']} and {right['given_to_other']} of "
-            f"{right['images']} to the other label</p>"
+            f"{right['images']} to the other label"
+            + (f"; {len(pair['flagged'])} of the suspects lie between them"
+               if pair.get("flagged") else "") + "</p>"
             f"<div class='gallery'>{''.join(gallery)}</div></div>")
     return "\n".join(parts)
 
