@@ -29,7 +29,7 @@ class FinderSettings:
     components: int = 200
     iterations: int = 30
     l2: float = 1e-3
-    max_fit_per_label: int = 40
+    max_fit_per_label: int = 25
     look_alike_share: float = 0.1
     seed: int = 30
     per_column: bool = False  # PCA components keep their variances: noise stays small

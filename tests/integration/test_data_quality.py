@@ -67,6 +67,9 @@ def test_moved_photos_among_3090_of_103_labels_lead_the_suspects(real_photos, tm
     quality = json.loads((out / "report" / "data_quality.json").read_text())
     ranked = ["/".join(s["path"].rsplit("/", 2)[1:]) for s in quality["suspected_mislabels"]]
     found_40, found_20 = len(moved & set(ranked[:40])), len(moved & set(ranked[:20]))
+    counts = quality["counts"]
+    print(f"moved in the top 40: {found_40}, among the top 20: {found_20}, suspects "
+          f"{counts['suspected_mislabels']}, pairs {counts['look_alike_pairs']}")
     assert quality["counts"]["images"] == 103 * PER_LABEL_ALL
     assert found_40 >= 19 and found_20 >= 18, (found_40, found_20, ranked[:40])
     first = quality["suspected_mislabels"][0]
