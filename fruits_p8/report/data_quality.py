@@ -2,10 +2,10 @@
 (report/data_quality.json).
 
 The neighbours come from Spark (`knn`), the out-of-fold beliefs of a linear model from
-`confident`, the verdicts from pure functions (`neighbours`); a suspect needs both, each
-discounted by what its folder's other images show (a look-alike pair of labels is one entry in
-`look_alike_pairs`, not a suspect per image). The thresholds below were chosen from
-measurements on the real Fruits 360 Test split (docs/data_quality.md).
+`confident`, the verdicts from pure functions (`neighbours`); a suspect's score joins both,
+the model's part taken beyond what its folder's other images believe (so what a look-alike
+pair of labels shares cancels; the pairs themselves are `look_alike_pairs`). The thresholds
+below were chosen from measurements on the real Fruits 360 Test split (docs/data_quality.md).
 """
 
 from __future__ import annotations
