@@ -96,7 +96,7 @@ def main() -> int:
     exact_s, exact_all, (indices, distances) = timed(
         lambda: search(spark, vectors, settings.neighbours, settings.metric), args.repeat)
     found = Neighbourhood(paths, labels, splits, indices, distances)
-    judge_s, _, verdict = timed(lambda: judge(found, settings), 1)
+    judge_s, _, verdict = timed(lambda: judge(found, vectors, settings), 1)
     run = json.loads((args.output / "run.json").read_text())
     featurize = run["timings_s"]["featurize"]
     figures = {"images": n, "dimensions": int(vectors.shape[1]), "cores": args.cores,

@@ -20,7 +20,7 @@ from fruits_p8.config import MAX_POINTS
 from fruits_p8.errors import InputError
 from fruits_p8.io.output import dumps_report
 from fruits_p8.io.s3 import S3Settings
-from fruits_p8.report import data_quality_html, page, plots
+from fruits_p8.report import data_quality_html, label_counts, page, plots
 from fruits_p8.report.data_quality import assess
 from fruits_p8.report.quality import ITERATIONS, compare
 from fruits_p8.report.rows import Rows, read_rows
@@ -102,11 +102,12 @@ def make_report(spark, output, max_points: int = MAX_POINTS,
 
     with timings.stage("plots"):
         variance = report["pca"]["explained_variance"]
+        counts_png, counts_note = label_counts.figure(per_label, errors_per_label)
         images = {
             "explained_variance.png": plots.explained_variance(
                 variance["per_component"], variance["cumulative"],
                 report["pca"].get("requested_variance")),
-            "images_per_label.png": plots.counts_per_label(per_label, errors_per_label),
+            "images_per_label.png": counts_png,
             "timings.png": plots.stage_timings(report["timings_s"]),
         }
         points, labels = sample_points(rows, max_points)
@@ -118,11 +119,14 @@ def make_report(spark, output, max_points: int = MAX_POINTS,
                                                  for name, a in quality.items()}
     with timings.stage("page"):
         extra = ["<h2>Labels</h2>", data_quality_html.label_gallery(examples, per_label, thumbs)]
+        first = ""
         if neighbours is not None:
             labels = dict(zip(labelled.paths, labelled.labels, strict=True))
-            extra.append(data_quality_html.section(neighbours, thumbs, labels))
+            first = data_quality_html.findings(neighbours, thumbs, labels)
+            extra.append(data_quality_html.duplicates(neighbours, thumbs, labels))
         html = page.render(report, images, error_kinds, quality, "\n".join(extra),
-                           data_quality_html.STYLE)
+                           data_quality_html.STYLE, first,
+                           {"images_per_label.png": counts_note})
         files = {f"{REPORT_DIR}/{name}": data for name, data in images.items()}
         files[f"{REPORT_DIR}/quality.json"] = (json.dumps(quality_json, indent=2) + "\n"
                                                ).encode()

@@ -1,5 +1,6 @@
-"""The data-quality part of the report page: suspects and near-duplicate groups as pictures,
-the label pairs the neighbours mix up, and one thumbnail per label."""
+"""The data-quality part of the report page: suspects, look-alike label pairs and
+near-duplicate groups as pictures, the label pairs the neighbours mix up, and one thumbnail
+per label."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ justify-content: center; border: 2px dashed #ccc; color: #999; }
 SHOWN_SUSPECTS = 30
 SHOWN_GROUPS = 20
 SHOWN_GROUP_IMAGES = 8
+SHOWN_PAIRS = 12
 
 
 def figure(path: str, caption: str, thumbs: Mapping[str, bytes], kind: str = "") -> str:
@@ -44,6 +46,8 @@ def shown_paths(quality: Mapping, examples: Mapping[str, str] | None = None) -> 
         paths += [suspect["path"], *suspect.get("neighbours", [])]
     for group in quality.get("near_duplicates", [])[:SHOWN_GROUPS]:
         paths += group["paths"][:SHOWN_GROUP_IMAGES]
+    for pair in quality.get("look_alike_pairs", [])[:SHOWN_PAIRS]:
+        paths += [path for side in pair["sides"] for path in side["examples"]]
     return paths + list((examples or {}).values())
 
 
@@ -52,13 +56,19 @@ def suspects(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str,
     stored label): red, the image; green, neighbours carrying the label they suggest."""
     counts, settings = quality["counts"], quality["settings"]
     listed = quality.get("suspected_mislabels", [])
-    parts = [f"<p>For each of the {counts['images']} labelled images, its "
-             f"{settings['neighbours']} nearest neighbours ({settings['metric']} distance on "
-             f"the PCA components). <b>{counts['suspected_mislabels']}</b> images have at "
-             f"least {settings['min_score']:.0%} of their neighbours under one other label"
+    finder = settings.get("finder", {})
+    parts = [f"<p><b>{counts['suspected_mislabels']}</b> of the {counts['images']} labelled "
+             "images look filed under the wrong label"
              + (f" (the top {min(SHOWN_SUSPECTS, len(listed))} below, "
                 f"{len(listed)} in report/data_quality.json)" if listed else "")
-             + ". Some may be real mistakes, some look-alike fruits.</p>"]
+             + f". Score: the mean of two pieces of evidence for one other label, each beyond "
+             f"what the other images of its folder show: a linear model's out-of-fold belief "
+             f"({finder.get('folds', '?')} folds, each image scored by a model that never saw "
+             f"it) minus its belief in the given label, and the share of its "
+             f"{settings['neighbours']} nearest neighbours ({settings['metric']}, PCA) under "
+             f"that label; suspects score {settings['min_score']:.2f} or more. Labels whose "
+             "images all look somewhat alike are listed as pairs below (a suspect between "
+             "such a pair is marked).</p>"]
     for suspect in listed[:SHOWN_SUSPECTS]:
         gallery = [figure(suspect["path"], suspect["label"], thumbs, "suspect")]
         gallery += [figure(path, labels.get(path, ""), thumbs,
@@ -66,8 +76,14 @@ def suspects(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str,
                     for path in suspect.get("neighbours", [])]
         parts.append(
             f"<div class='case suspect-case'><p><code>{escape(suspect['path'])}</code>: filed "
-            f"under <b>{escape(suspect['label'])}</b>, {suspect['score']:.0%} of its neighbours "
-            f"are <b>{escape(suspect['neighbour_label'])}</b></p>"
+            f"under <b>{escape(suspect['label'])}</b>, looks like "
+            f"<b>{escape(suspect['neighbour_label'])}</b> (score {suspect['score']:.2f}"
+            + (f"; model {suspect['model_probability']:.0%} vs "
+               f"{suspect['label_probability']:.0%} for its label; "
+               f"{suspect['neighbour_share']:.0%} of its neighbours"
+               if "model_probability" in suspect else "")
+            + ")" + (" <span class='warn'>between look-alike labels</span>"
+                     if suspect.get("look_alike_pair") else "") + "</p>"
             f"<div class='gallery'>{''.join(gallery)}</div></div>")
     return "\n".join(parts)
 
@@ -102,6 +118,34 @@ def near_duplicates(quality: Mapping, thumbs: Mapping[str, bytes],
     return "\n".join(parts)
 
 
+def look_alike_pairs(quality: Mapping, thumbs: Mapping[str, bytes]) -> str:
+    """Each pair of labels whose images believe each other's label, with the images of each
+    side that believe the other most: a property of the classes, not a mislabel each."""
+    pairs = quality.get("look_alike_pairs", [])
+    share = quality["settings"].get("finder", {}).get("look_alike_share", 0.1)
+    if not pairs:
+        return ("<p>No pair of labels whose images believe each other's label by "
+                f"{share:.0%} or more on average.</p>")
+    parts = [f"<p><b>{len(pairs)}</b> pairs of labels whose images believe the other label "
+             f"by {share:.0%} or more on average (out-of-fold model), most alike first"
+             + (f"; the first {SHOWN_PAIRS} with the images of each side that look most like "
+                "the other" if len(pairs) > SHOWN_PAIRS else
+                "; with the images of each side that look most like the other") + ".</p>"]
+    for pair in pairs[:SHOWN_PAIRS]:
+        left, right = pair["sides"]
+        gallery = [figure(path, side["label"], thumbs)
+                   for side in (left, right) for path in side["examples"]]
+        parts.append(
+            f"<div class='case pair-case'><p><b>{escape(left['label'])}</b> &harr; "
+            f"<b>{escape(right['label'])}</b>: overlap {pair['overlap']:.2f}; the model gives "
+            f"{left['given_to_other']} of {left['images']} and {right['given_to_other']} of "
+            f"{right['images']} to the other label"
+            + (f"; {len(pair['flagged'])} of the suspects lie between them"
+               if pair.get("flagged") else "") + "</p>"
+            f"<div class='gallery'>{''.join(gallery)}</div></div>")
+    return "\n".join(parts)
+
+
 def confusion_table(rows: Sequence[Mapping]) -> str:
     """The label pairs the neighbours mix up most."""
     if not rows:
@@ -120,12 +164,23 @@ def label_gallery(examples: Mapping[str, str], counts: Mapping[str, int],
         for label, path in sorted(examples.items())) + "</div>"
 
 
-def section(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str, str]) -> str:
-    """The whole data-quality part: suspects, near-duplicates, confusions; `labels` maps each
-    image's path to its stored label."""
+def findings(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str, str]) -> str:
+    """What a reader acts on, shown first: suspects, look-alike pairs, confusions; `labels`
+    maps each image's path to its stored label."""
     return "\n".join([
-        "<h2>Suspected mislabels</h2>", suspects(quality, thumbs, labels),
-        "<h2>Near-duplicates</h2>", near_duplicates(quality, thumbs, labels),
+        "<h2 id='suspects'>Suspected mislabels</h2>", suspects(quality, thumbs, labels),
+        "<h2 id='look-alike'>Look-alike labels</h2>", look_alike_pairs(quality, thumbs),
         "<h2>Labels the neighbours mix up</h2>",
         confusion_table(quality.get("confusions", [])),
     ])
+
+
+def duplicates(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str, str]
+               ) -> str:
+    """The near-duplicate groups, with their heading."""
+    return "\n".join(["<h2>Near-duplicates</h2>", near_duplicates(quality, thumbs, labels)])
+
+
+def section(quality: Mapping, thumbs: Mapping[str, bytes], labels: Mapping[str, str]) -> str:
+    """The whole data-quality part: `findings`, then `duplicates`."""
+    return "\n".join([findings(quality, thumbs, labels), duplicates(quality, thumbs, labels)])

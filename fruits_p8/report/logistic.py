@@ -68,12 +68,16 @@ def _direction(gradient: np.ndarray, steps: list[np.ndarray], changes: list[np.n
 
 
 def fit(x: np.ndarray, y: np.ndarray, classes: int, max_iter: int = 100, l2: float = 1e-4,
-        tol: float = 1e-6) -> Softmax:
+        tol: float = 1e-6, per_column: bool = True) -> Softmax:
     """Fit on rows `x` (n × d) with classes `y` (ints in [0, classes)); stops after
-    `max_iter` iterations or once the loss moves by less than `tol` (relative)."""
+    `max_iter` iterations or once the loss moves by less than `tol` (relative). The columns
+    are centred and scaled to unit variance each (`per_column`), or all by one factor (PCA
+    components: their own variances say how much each matters)."""
     x = np.asarray(x, dtype=np.float32)
     mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
     std = x.std(axis=0, dtype=np.float64).astype(np.float32)
+    if not per_column:
+        std = np.full_like(std, float(np.sqrt(np.mean(std.astype(np.float64) ** 2))))
     scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0).astype(np.float32)
     scaled = (x - mean) * scale
     onehot = np.zeros((len(x), classes), dtype=np.float32)

@@ -1,9 +1,10 @@
 """Suspected mislabels and near-duplicates from each image's nearest neighbours: pure numpy.
 
-An image whose nearest neighbours in the PCA space mostly carry another label is a suspect;
-images closer to each other than a threshold form near-duplicate groups. Spark computes the
-neighbours (`fruits_p8.report.knn`); everything here works on plain arrays, so it is tested
-without Spark.
+The share of an image's nearest neighbours (PCA space) that carry another label is half of
+its suspect score (the other half: `confident`, a model's out-of-fold beliefs); images closer
+to each other than a threshold form near-duplicate groups. Spark computes the neighbours
+(`fruits_p8.report.knn`); everything here works on plain arrays, so it is tested without
+Spark.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def vote(label: str, neighbour_labels: Sequence[str]) -> Vote:
 
 @dataclass(frozen=True)
 class Suspect:
-    """An image filed under `label` whose neighbours mostly carry `neighbour_label`."""
+    """An image filed under `label` that the evidence gives to `neighbour_label`: the
+    out-of-fold model's beliefs in it and in `label`, its margin, and the share of its
+    neighbours that carry it."""
 
     path: str
     label: str
@@ -126,10 +129,18 @@ class Suspect:
     score: float
     distance: float
     neighbours: tuple[str, ...]
+    model_probability: float = 0.0
+    label_probability: float = 0.0
+    margin: float = 0.0
+    neighbour_share: float = 0.0
 
     def to_dict(self) -> dict:
         return {"path": self.path, "label": self.label, "neighbour_label": self.neighbour_label,
                 "score": round(self.score, 4), "distance": round(self.distance, 6),
+                "model_probability": round(self.model_probability, 4),
+                "label_probability": round(self.label_probability, 4),
+                "margin": round(self.margin, 4),
+                "neighbour_share": round(self.neighbour_share, 4),
                 "neighbours": list(self.neighbours)}
 
 

@@ -41,13 +41,34 @@ def _image(name: str, png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}" data-file="{name}">'
 
 
+def per_label_table(reduced: Accuracy, raw: Accuracy) -> str:
+    """The labels below 100 % on either features, worst first; the rest in one line."""
+    labels = sorted(set(reduced.per_label) | set(raw.per_label),
+                    key=lambda name: (reduced.per_label.get(name, -1.0), name))
+    below = [name for name in labels
+             if min(reduced.per_label.get(name, 0.0), raw.per_label.get(name, 0.0)) < 1.0]
+    perfect = [name for name in labels if name not in below]
+    parts = []
+    if below:
+        parts += ["<p>Per label, the labels below 100 %, worst first (on the PCA "
+                  "components):</p>", _table(["label", "accuracy (PCA)", "accuracy (raw)"], [
+                      (name, reduced.per_label.get(name, float("nan")),
+                       raw.per_label.get(name, float("nan"))) for name in below])]
+    if perfect:
+        parts.append(f"<details><summary>{'All' if not below else 'The other'} "
+                     f"{len(perfect)} labels: 100 % on both</summary><p>"
+                     f"{escape(', '.join(perfect))}</p></details>")
+    return "\n".join(parts)
+
+
 def render(report: Mapping, images: Mapping[str, bytes],
            errors: Mapping[str, tuple[int, Sequence[str]]],
-           quality: Mapping[str, Accuracy] | None, extra: str = "", extra_style: str = ""
-           ) -> str:
-    """The page: summary, figures, quality check (labels worst first), `extra` (HTML made
-    elsewhere, escaped there), errors (files and a few examples per kind); every value
-    escaped."""
+           quality: Mapping[str, Accuracy] | None, extra: str = "", extra_style: str = "",
+           first: str = "", notes: Mapping[str, str] | None = None) -> str:
+    """The page: summary, the quality check's accuracy, `first` (what a reader acts on:
+    suspects...), the labels below 100 %, figures (each followed by its `notes` entry),
+    `extra`, errors (files and a few examples per kind). `first`, `extra` and `notes` are
+    HTML made elsewhere and escaped there; every other value is escaped here."""
     counts, model, pca = report["counts"], report["model"], report["pca"]
     weights = model["weights"]
     parts = [
@@ -69,13 +90,6 @@ def render(report: Mapping, images: Mapping[str, bytes],
     if model.get("random_weights"):
         parts.append("<p class='warn'>These features come from RANDOM weights (a test run): "
                      "they carry no ImageNet knowledge.</p>")
-    sections = (("explained_variance.png", "Explained variance"),
-                ("pca_scatter.png", "PCA projection"),
-                ("images_per_label.png", "Images per label"),
-                ("timings.png", "Time per stage"))
-    for name, title in sections:
-        if name in images:
-            parts += [f"<h2>{escape(title)}</h2>", _image(name, images[name], title)]
     parts.append("<h2>Quality check: a linear classifier on the features</h2>")
     if quality is None:
         parts.append("<p>Not enough labelled images for a train/test split.</p>")
@@ -94,12 +108,19 @@ def render(report: Mapping, images: Mapping[str, bytes],
                 f"under Training/, tested on the {folders.test_rows} under Test/: "
                 f"<b>{folders.overall:.1%}</b> on PCA components (fitted on Training/), "
                 f"<b>{folders_raw.overall:.1%}</b> on raw features.</p>")
-        labels = sorted(set(reduced.per_label) | set(raw.per_label),
-                        key=lambda name: (reduced.per_label.get(name, -1.0), name))
-        parts.append("<p>Per label, worst first (on the PCA components):</p>")
-        parts.append(_table(["label", "accuracy (PCA)", "accuracy (raw)"], [
-            (label, reduced.per_label.get(label, float("nan")),
-             raw.per_label.get(label, float("nan"))) for label in labels]))
+    if first:
+        parts.append(first)
+    if quality is not None:
+        parts += ["<h2>Quality check per label</h2>",
+                  per_label_table(quality["pca"], quality["raw"])]
+    sections = (("images_per_label.png", "Images per label"),
+                ("explained_variance.png", "Explained variance"),
+                ("pca_scatter.png", "PCA projection"),
+                ("timings.png", "Time per stage"))
+    for name, title in sections:
+        if name in images:
+            parts += [f"<h2>{escape(title)}</h2>", _image(name, images[name], title)]
+            parts.append((notes or {}).get(name, ""))
     if extra:
         parts.append(extra)
     parts.append("<h2>Errors</h2>")

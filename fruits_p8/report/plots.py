@@ -107,3 +107,20 @@ def stage_timings(timings: Mapping[str, float]) -> bytes:
     axis.set_title(f"Time per stage ({timings.get('total', sum(s for _, s in stages)):.1f} s "
                    "in all)")
     return _png(figure)
+
+
+def counts_histogram(counts: Mapping[str, int], errors: Mapping[str, int]) -> bytes:
+    """Images per label as a histogram (how many labels hold how many images), for runs with
+    too many labels for a bar each; the page names the unusual ones beside it."""
+    values = np.array([counts[n] for n in counts])
+    figure = _figure(8, 2.2)
+    axis = figure.add_subplot()
+    axis.hist(values, bins=min(40, max(5, len(values) // 3)), color="#4c956c")
+    if any(errors.values()):
+        axis.set_title(f"Images per label ({len(values)} labels; "
+                       f"{sum(errors.values())} errors, named below)")
+    else:
+        axis.set_title(f"Images per label ({len(values)} labels)")
+    axis.set_xlabel("images in the label")
+    axis.set_ylabel("labels")
+    return _png(figure)

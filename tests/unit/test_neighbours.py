@@ -72,7 +72,7 @@ def test_a_moved_image_is_a_suspect_and_a_group_across_splits_is_flagged():
     rows = prepare(np.array(vectors), "cosine")
     indices, distances = nearest(rows, rows, 5, "cosine", query_ids=np.arange(len(rows)))
     splits = [split_of(p) for p in paths]
-    result = judge(Neighbourhood(paths, labels, splits, indices, distances),
+    result = judge(Neighbourhood(paths, labels, splits, indices, distances), np.array(vectors),
                    QualitySettings(neighbours=5, duplicate_distance=0.01))
     top = result["suspected_mislabels"][0]
     assert (top["path"], top["label"], top["neighbour_label"]) == (paths[3], "Pear", "Apple")
