@@ -39,8 +39,9 @@ class Rows:
         return len(self.paths)
 
     def labelled(self) -> Rows:
-        """The rows that have a label."""
-        keep = np.array([label is not None for label in self.labels], dtype=bool)
+        """The rows that have a label (not None, not the empty label of a file outside
+        any <Label> folder)."""
+        keep = np.array([bool(label) for label in self.labels], dtype=bool)
         if keep.all():
             return self
         return Rows(*([x for x, k in zip(values, keep, strict=True) if k]

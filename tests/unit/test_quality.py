@@ -174,3 +174,12 @@ def test_the_quality_split_follows_the_images_not_where_they_are_stored():
     test = digest_split(copies.hashes)  # every image twice: both copies on one side
     assert test_digests(copies) == sorted(chosen * 2)
     assert not set(copies.features[test, 0]) & set(copies.features[~test, 0])
+
+
+def test_images_without_a_label_folder_are_left_out_of_the_label_checks():
+    x, y = blobs(2, 5, 4, 1.0)
+    rows = rows_of(x, y)
+    rows.labels[0], rows.labels[1] = "", None  # directly under the input root; older outputs
+    labelled = rows.labelled()
+    assert len(labelled) == len(rows) - 2 and "" not in labelled.labels
+    assert labelled.paths == rows.paths[2:] and np.array_equal(labelled.pca, rows.pca[2:])
