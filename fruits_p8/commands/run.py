@@ -301,6 +301,7 @@ def _report(spark, output_uri: str, settings, io_mode: str, max_points: int,
     if result.data_quality:
         counts = result.data_quality
         lines.append(f"  data      {counts['suspected_mislabels']} suspected mislabels, "
+                     f"{counts.get('look_alike_pairs', 0)} look-alike label pairs, "
                      f"{counts['near_duplicate_groups']} near-duplicate groups "
                      f"({counts['groups_across_labels']} across labels, "
                      f"{counts['groups_across_splits']} across splits): "

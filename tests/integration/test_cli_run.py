@@ -1,6 +1,7 @@
 """`fruits-p8 run` as a user types it: a fresh process, its own Spark, a summary on stdout."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ def test_run_command_end_to_end_with_its_report(sample_dir, cache_dir, tmp_path)
     assert (out / "report" / "index.html").stat().st_size > 0
     assert "wrote 12 feature rows and 0 error rows (12 files)" in done.stdout
     assert "k=4" in done.stdout and "efficientnet_lite0" in done.stdout
+    assert re.search(r"data +\d+ suspected mislabels, \d+ look-alike label pairs, ", done.stdout)
     assert "Traceback" not in done.stderr
     assert "featurize done" in done.stderr  # progress is logged
     report = json.loads((out / "run.json").read_text())
