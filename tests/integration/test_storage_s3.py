@@ -110,5 +110,5 @@ def test_a_root_typed_with_escapes_is_parsed_once_for_listing_and_labels(spark, 
     root = f"s3://{name}/My%20Fruits"  # as a person types a space in a URI
     found = read_images(spark, root, settings=settings)
     labels = {r.path.rsplit("/My Fruits/", 1)[1]: r.label for r in found.frame.collect()}
-    assert labels == {"root_100.jpg": None, "Apple/a_100.jpg": "Apple",
+    assert labels == {"root_100.jpg": "", "Apple/a_100.jpg": "Apple",
                       "Apple/_DSC1.jpg": "Apple", "_Pear/.b_100.jpg": "_Pear"}
