@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fruits_p8.commands.common import Formatter, add_s3_options, s3_settings, session
 from fruits_p8.config import default_cache_dir
-from fruits_p8.errors import InputError, OutputExistsError
+from fruits_p8.errors import InputError, OutputExistsError, UsageError
 
 ON_HELP = ("the column the classifier reads: pca (the scaler + PCA of the output's fitted "
            "basis: evaluate and apply it to outputs made with `run --fitted`) or features "
@@ -62,11 +62,20 @@ def add_commands(sub) -> None:
         description="Print the three most likely labels of each image, with their "
         "probabilities: the classifier's backbone, fitted basis and regression applied in "
         "this process, without Spark (the same numbers as `run --fitted` + the Spark ML "
-        "model). For a large folder, `run --fitted` on Spark and apply the PipelineModel.")
+        "model). For a large folder, --output runs it on Spark and writes Parquet.")
     predict.add_argument("classifier", metavar="CLASSIFIER", help="what `train` wrote")
     predict.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+",
                          help="image files, or folders searched for --glob")
     predict.add_argument("--glob", default="*.jpg", help="image names inside folders")
+    predict.add_argument("--output", default=None, metavar="RUN_OUTPUT",
+                         help="for a large folder: featurize it on Spark into this new run "
+                         "output (`run --fitted` with the classifier's basis) and add "
+                         "predictions.parquet (path, label, predicted_label, probability in "
+                         "the card's class order) to it; one IMAGE_OR_FOLDER then")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="with --output: replace a run output fruits_p8 wrote there")
+    predict.add_argument("--master", default=None,
+                         help="with --output: Spark master [default: local[*,4]]")
     predict.add_argument("--json", action="store_true",
                          help="one JSON object per image instead of the table")
     predict.add_argument("--cache-dir", type=Path, default=None,
@@ -106,6 +115,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from fruits_p8.classify.predict import predict
 
+    if args.output is not None:
+        return _predict_on_spark(args)
     found = predict(args.classifier, args.images, args.cache_dir, s3_settings(args), args.glob)
     for one in found:
         if args.json:
@@ -118,6 +129,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if failed:
         raise InputError(f"{len(failed)} of {len(found)} files are not readable images, "
                          f"e.g. {failed[0].path}: {failed[0].error}")
+    return 0
+
+
+def _predict_on_spark(args: argparse.Namespace) -> int:
+    from fruits_p8.classify.spark_predict import PREDICTIONS, predict_on_spark
+
+    if len(args.images) != 1:
+        raise UsageError("predict --output takes one folder (or s3:// prefix) of images")
+    cache_dir = args.cache_dir or default_cache_dir(os.environ)
+    with session(args, args.master, cache_dir) as spark:
+        result, count = predict_on_spark(spark, args.classifier, args.images[0], args.output,
+                                         cache_dir, s3_settings(args), args.overwrite,
+                                         args.glob)
+    print(f"  predictions {args.output}/{PREDICTIONS}  ({count} images; {result.errors} "
+          f"files are not readable images: {args.output}/errors)")
     return 0
 
 

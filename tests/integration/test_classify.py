@@ -130,3 +130,35 @@ def test_predict_in_one_process_gives_the_spark_paths_labels_and_probabilities(
     assert out.startswith(f"{photos[0]}\t{photos[0].parent.name} (")
     assert err.startswith("fruits-p8: error: 1 of 2 files are not readable images, e.g. "
                           f"{broken}") and err.count("\n") == 1
+
+
+def test_predict_on_spark_writes_the_in_process_labels_into_a_run_output(
+        outputs, spark, capsys, cache_dir, tmp_path):
+    import pyarrow.parquet as pq
+
+    from fruits_p8.classify.predict import predict
+
+    flat = tmp_path / "phone"  # new photos, no label folders, one broken file
+    flat.mkdir()
+    photos = sorted((outputs / "in" / "Test").glob("*/*.jpg"))[::30]
+    for n, photo in enumerate(photos):
+        shutil.copy(photo, flat / f"IMG_{n:04d}.jpg")
+    (flat / "IMG_9999.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "labelled"
+    argv = ["predict", str(outputs / "clf"), str(flat), "--output", str(out),
+            "--cache-dir", str(cache_dir)]
+    assert main(argv, spark=spark) == 0
+    assert f"({len(photos)} images; 1 files are not readable" in capsys.readouterr().out
+    table = pq.read_table(out / "predictions.parquet").to_pylist()
+    in_process = {str(p.path): p.label for p in predict(
+        str(outputs / "clf"), [str(flat / f"IMG_{n:04d}.jpg") for n in range(len(photos))],
+        cache_dir)}
+    assert {r["path"].removeprefix("file:"): r["predicted_label"] for r in table} == in_process
+    assert {r["label"] for r in table} == {""}
+    right = [in_process[str(flat / f"IMG_{n:04d}.jpg")] == p.parent.name
+             for n, p in enumerate(photos)]
+    assert sum(right) >= len(photos) - 1  # 12 training photos per label: one miss at most
+    assert "predictions.parquet" in (out / "_MANIFEST").read_text()  # ours: --overwrite
+    assert main([*argv, "--overwrite"], spark=spark) == 0
+    assert main(["predict", str(outputs / "clf"), str(flat), str(flat), "--output",
+                 str(tmp_path / "two")], spark=spark) == 2
